@@ -1,0 +1,98 @@
+"""``python -m makemore {fit,validate,test,predict}``: LightningCLI wired for makemore."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from lightning.pytorch.cli import LightningCLI
+
+from makemore.checkpoint import RunCheckpoint
+from makemore.data import NamesDataModule
+from makemore.errors import MakemoreError
+from makemore.module import CharLM
+from makemore.runs import claim_run_dir, last_checkpoint, next_run_dir
+
+TRAINER_DEFAULTS = {
+    "max_steps": 200_000,
+    "log_every_n_steps": 50,
+    "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger", "init_args": {"save_dir": "checkpoints"}},
+}
+
+
+class MakemoreCLI(LightningCLI):
+    """Links the vocabulary and block size from the data into the model, and gives every fit
+    its own directory ``<checkpoint_root>/<run_name>-<n>/`` holding checkpoints, TensorBoard
+    events and the resolved config."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.link_arguments("data.chars", "model.chars", apply_on="instantiate")
+        parser.link_arguments("data.block_size", "model.block_size", apply_on="instantiate")
+        parser.add_argument("--run_name", type=str | None, default=None,
+                            help="name of the run directory (default: the config file's name)")
+        parser.add_argument("--checkpoint_root", type=str, default="checkpoints",
+                            help="folder that holds one directory per run")
+        parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
+        parser.set_defaults({
+            "checkpoint.monitor": "val_loss",
+            "checkpoint.filename": "best-{step}-{val_loss:.4f}",
+            "checkpoint.save_last": True,
+        })
+
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand != "fit":
+            self.save_config_callback = None  # only a fit has a run directory to save it in
+            return
+        config = self.config.fit
+        name = config.run_name or _config_stem(config) or "run"
+        self.new_run_dir = None
+        if config.ckpt_path == "last":
+            config.ckpt_path = str(last_checkpoint(config.checkpoint_root, name))
+            run_dir = Path(config.ckpt_path).parent  # resume in place
+        else:
+            run_dir = self.new_run_dir = next_run_dir(config.checkpoint_root, name)
+        if config.checkpoint.dirpath is None:
+            config.checkpoint.dirpath = str(run_dir)
+        logger = config.trainer.logger
+        if getattr(logger, "class_path", "").endswith("TensorBoardLogger"):
+            logger.init_args.save_dir = str(run_dir)
+            logger.init_args.name = ""
+            logger.init_args.version = ""
+        config.trainer.default_root_dir = str(run_dir)
+
+    def after_instantiate_classes(self) -> None:
+        # Claimed only now, so a run that fails to start leaves no empty directory behind.
+        if self.subcommand == "fit" and self.new_run_dir is not None:
+            claim_run_dir(self.new_run_dir)
+        if self.subcommand == "fit":
+            print(f"run directory: {self.trainer.default_root_dir}", file=sys.stderr)
+
+
+def _config_stem(config) -> str | None:
+    paths = config.get("config") or []
+    return Path(str(paths[-1])).stem if paths else None
+
+
+def run(args: list[str] | None = None, subcommand: bool = True) -> MakemoreCLI:
+    """Parse ``args`` (default: the command line), run the subcommand and return the CLI.
+
+    With ``subcommand=False`` the args hold no subcommand: the CLI only builds the data, model
+    and trainer (tests and benchmarks use this to build a config's model).
+    """
+    return MakemoreCLI(
+        CharLM,
+        NamesDataModule,
+        args=args,
+        run=subcommand,
+        trainer_defaults=TRAINER_DEFAULTS,
+        save_config_kwargs={"overwrite": True},
+    )
+
+
+def main(args: list[str] | None = None) -> None:
+    """The ``makemore`` command; a user error prints one line and exits with status 2."""
+    try:
+        run(args)
+    except MakemoreError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,191 @@
+"""Items from a text file -> vocabulary, a deterministic split and tensors of examples.
+
+Two kinds of examples, built once as tensors so batches are plain indexing:
+- ``windows``: every position of every item gives (previous ``block_size`` tokens, padded with
+  the boundary token) -> next token, the end token included (the MLP/WaveNet line);
+- ``sequences``: a whole item as input ``[BOUNDARY, c1, ..., cn]`` with targets
+  ``[c1, ..., cn, BOUNDARY]``, padded to a common length with target ``-1`` (recurrent nets and
+  Transformers).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from makemore.errors import MakemoreError
+from makemore.sampler import EpochBatchSampler
+from makemore.vocab import BOUNDARY, Vocabulary
+
+BUNDLED_DATASET = Path(__file__).parent / "assets" / "names_2015.txt"
+IGNORE = -1  # target id with nothing to predict
+
+
+def read_items(path: str | Path) -> list[str]:
+    """One item per line: surrounding whitespace stripped, blank lines dropped."""
+    path = Path(path)
+    if not path.exists():
+        raise MakemoreError(f"data file {path} does not exist; pass an existing file with --data.path")
+    if not path.is_file():
+        raise MakemoreError(f"data file {path} is a directory, not a file; pass a text file with --data.path")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise MakemoreError(
+            f"data file {path} is not UTF-8 text (byte {err.start}); re-encode it as UTF-8"
+        ) from None
+    items = [line.strip() for line in text.splitlines()]
+    items = [item for item in items if item]
+    if not items:
+        raise MakemoreError(f"data file {path} has no items; put one item per line")
+    return items
+
+
+def split_items(items: list[str], seed: int, train_fraction: float, val_fraction: float) -> tuple[list[str], ...]:
+    """Shuffle with ``random.Random(seed)`` and cut, as the lecture's ``random.seed(42); random.shuffle``."""
+    items = list(items)
+    random.Random(seed).shuffle(items)
+    n1 = int(round(train_fraction, 12) * len(items))
+    n2 = int(round(train_fraction + val_fraction, 12) * len(items))
+    return items[:n1], items[n1:n2], items[n2:]
+
+
+def _padded(rows: list[list[int]], width: int, fill: int) -> torch.Tensor:
+    out = torch.full((len(rows), width), fill, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return out
+
+
+def windows(items: list[str], vocab: Vocabulary, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(N, block_size)`` contexts and ``(N,)`` next tokens, item by item, position by position."""
+    encoded = [vocab.encode(item) for item in items]
+    longest = max((len(ids) for ids in encoded), default=0)
+    # Each row: block_size boundary tokens, the item, the end token; slide a window over it.
+    rows = _padded([[BOUNDARY] * block_size + ids + [BOUNDARY] for ids in encoded], block_size + longest + 1, BOUNDARY)
+    frames = rows.unfold(1, block_size + 1, 1)  # (items, longest + 1, block_size + 1)
+    lengths = torch.tensor([len(ids) + 1 for ids in encoded])
+    keep = torch.arange(longest + 1)[None, :] < lengths[:, None]
+    frames = frames[keep]
+    return frames[:, :block_size].contiguous(), frames[:, block_size].contiguous()
+
+
+def sequences(items: list[str], vocab: Vocabulary, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(N, length)`` inputs starting with the boundary token and targets shifted by one, ``-1`` padded."""
+    encoded = [vocab.encode(item) for item in items]
+    x = _padded([[BOUNDARY] + ids for ids in encoded], length, BOUNDARY)
+    y = _padded([ids + [BOUNDARY] for ids in encoded], length, IGNORE)
+    return x, y
+
+
+class TensorPairs(torch.utils.data.Dataset):
+    """``dataset[index]`` gives ``(x[index], y[index])``; an index may be a whole batch of ids."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index):
+        return self.x[index], self.y[index]
+
+
+class NamesDataModule(L.LightningDataModule):
+    """Reads the items, builds the vocabulary and the 80/10/10 split when constructed.
+
+    The vocabulary (``chars``) and ``block_size`` exist right after construction, so the CLI
+    can link them into the model.
+
+    Args:
+        path: UTF-8 text file, one item per line; default: the bundled US baby names of 2015.
+        examples: ``windows`` (context -> next token) or ``sequences`` (whole items).
+        block_size: context length of window examples; for sequences, the padded length
+            (default: longest item + 1).
+        batch_size: training examples per step.
+        batches_per_epoch: random batches per epoch; validation and checkpoints run at each
+            epoch's end, so this is the validation interval in steps.
+        fused_steps: training batches stacked into one ``training_step`` call (one optimizer
+            step each); more amortise Lightning's per-call cost on tiny nets.
+        eval_batch_size: examples per batch when evaluating a whole split.
+        split_seed: seed of the shuffle before the split (42: the lecture's split).
+        train_fraction: share of items for training.
+        val_fraction: share of items for validation; the test split gets the rest.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        examples: Literal["windows", "sequences"] = "windows",
+        block_size: int | None = 8,
+        batch_size: int = 32,
+        batches_per_epoch: int = 10_000,
+        fused_steps: int = 10,
+        eval_batch_size: int = 8192,
+        split_seed: int = 42,
+        train_fraction: float = 0.8,
+        val_fraction: float = 0.1,
+    ):
+        super().__init__()
+        if not (0 < train_fraction and 0 <= val_fraction and train_fraction + val_fraction <= 1):
+            raise MakemoreError(
+                f"data.train_fraction={train_fraction} and data.val_fraction={val_fraction} must be >= 0 "
+                "and add up to at most 1"
+            )
+        self.path = str(path or BUNDLED_DATASET)
+        self.examples = examples
+        self.batch_size = batch_size
+        self.batches_per_epoch = batches_per_epoch
+        if fused_steps < 1 or batches_per_epoch % fused_steps:
+            raise MakemoreError(
+                f"data.fused_steps={fused_steps} must be >= 1 and divide data.batches_per_epoch={batches_per_epoch}"
+            )
+        self.fused_steps = fused_steps
+        self.eval_batch_size = eval_batch_size
+        self.items = read_items(self.path)
+        self.vocab = Vocabulary.from_items(self.items)
+        self.chars = self.vocab.chars
+        longest = max(len(item) for item in self.items)
+        if examples == "windows":
+            if not block_size or block_size < 1:
+                raise MakemoreError(f"data.block_size must be >= 1 for window examples, got {block_size}")
+            self.block_size = block_size
+        else:
+            if block_size is not None and block_size < longest + 1:
+                raise MakemoreError(
+                    f"data.block_size={block_size} is shorter than the longest item of {self.path} plus "
+                    f"the end token ({longest + 1}); raise it or leave it unset"
+                )
+            self.block_size = block_size or longest + 1
+        self.splits = dict(zip(("train", "val", "test"), split_items(self.items, split_seed, train_fraction, val_fraction)))
+        self._tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.sampling_seed = torch.initial_seed()  # the run's seed (LightningCLI seeds before this)
+
+    def tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The split's examples as ``(inputs, targets)``, built on first use."""
+        if split not in self._tensors:
+            build = windows if self.examples == "windows" else sequences
+            self._tensors[split] = build(self.splits[split], self.vocab, self.block_size)
+        return self._tensors[split]
+
+    def train_dataloader(self) -> DataLoader:
+        x, y = self.tensors("train")
+        sampler = EpochBatchSampler(len(x), self.batch_size, self.batches_per_epoch, self.sampling_seed, self.fused_steps)
+        return DataLoader(TensorPairs(x, y), batch_size=None, sampler=sampler)
+
+    def eval_dataloader(self, split: str) -> DataLoader:
+        """The whole split in order, in chunks of ``eval_batch_size``."""
+        x, y = self.tensors(split)
+        chunks = [slice(i, i + self.eval_batch_size) for i in range(0, len(x), self.eval_batch_size)]
+        return DataLoader(TensorPairs(x, y), batch_size=None, sampler=chunks)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.eval_dataloader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.eval_dataloader("test")

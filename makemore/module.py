@@ -1,0 +1,106 @@
+"""CharLM: one LightningModule around any hand-built net.
+
+Every net honours one contract: ``net(idx (B, T)) -> logits``, ``(B, V)`` for window models
+(the next token) or ``(B, T, V)`` for sequence models (every next token). Targets hold ``-1``
+where nothing is to be predicted, so one loss serves both.
+
+Training runs several optimizer steps per ``training_step`` call (the data module stacks
+``fused_steps`` batches): Lightning's per-call machinery costs more than a step of these tiny
+nets, and paying it once per block keeps ``fit`` as fast as a hand-written loop.
+``global_step`` and ``max_steps`` still count optimizer steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
+from torchmetrics import MeanMetric
+
+from makemore.optim import SGD
+from makemore.vocab import Vocabulary
+
+
+def nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Negative log-likelihood of the targets, skipping the ``-1`` ones."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1, reduction=reduction)
+
+
+class CharLM(L.LightningModule):
+    """Trains, evaluates and samples a character-level language model.
+
+    Args:
+        net: the model family and its sizes; built as ``net(vocab_size, block_size)``.
+        chars: the vocabulary's characters in id order (set from the data, saved in checkpoints).
+        block_size: context length (set from the data).
+        optimizer: built as ``optimizer(parameters)``; the lecture's hand-written SGD by default.
+        lr_scheduler: built as ``lr_scheduler(optimizer)`` and stepped after every optimizer step.
+        log_every_n_steps: how often the training loss and learning rate go to the logger.
+    """
+
+    def __init__(
+        self,
+        net: Callable[[int, int], nn.Module],
+        chars: str = "",
+        block_size: int = 8,
+        optimizer: OptimizerCallable = SGD,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        log_every_n_steps: int = 100,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False  # K steps per call; see the module docstring
+        self.log_every_n_steps = log_every_n_steps
+        self.vocab = Vocabulary(chars)
+        self.block_size = block_size
+        self.net = net(self.vocab.size, block_size)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = lr_scheduler
+        self.val_nll = MeanMetric()
+        self.test_nll = MeanMetric()
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.net(idx)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        xs, ys = batch  # (K, B, ...): K batches, one optimizer step each
+        optimizer, scheduler = self.optimizers(), self.lr_schedulers()
+        start = self.global_step
+        steps = len(xs) if self.trainer.max_steps < 0 else min(len(xs), self.trainer.max_steps - start)
+        for x, y in zip(xs[:steps], ys[:steps]):
+            loss = nll(self.net(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # not manual_backward: its hooks cost more than this backward pass
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+        if steps and start // self.log_every_n_steps != self.global_step // self.log_every_n_steps:
+            self.log("train_loss", loss, prog_bar=True, logger=False)
+            # Straight to the loggers, at the optimizer step (Lightning would use the call count).
+            metrics = {"train_loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
+            for logger in self.loggers:
+                logger.log_metrics(metrics, step=self.global_step)
+
+    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], metric: MeanMetric, name: str) -> None:
+        x, y = batch
+        count = (y != -1).sum()
+        metric.update(nll(self.net(x), y), weight=count)
+        self.log(name, metric, prog_bar=True)
+        self.log("step", float(self.global_step))  # the logger's x-axis: optimizer steps
+
+    def validation_step(self, batch, batch_idx):
+        self._evaluate(batch, self.val_nll, "val_loss")
+
+    def test_step(self, batch, batch_idx):
+        self._evaluate(batch, self.test_nll, "test_loss")
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,43 @@
+"""Shared fixtures: a tiny word file and tiny, fast trainer settings (cpu, few steps)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def words_file(tmp_path: Path) -> Path:
+    """200 made-up items over a small alphabet, with a '.' to prove it is an ordinary character."""
+    rng = random.Random(0)
+    words = ["".join(rng.choice("abcdef.") for _ in range(rng.randint(2, 9))) for _ in range(200)]
+    path = tmp_path / "words.txt"
+    path.write_text("\n".join(words) + "\n", encoding="utf-8")
+    return path
+
+
+def tiny_fit_args(data: Path, root: Path, config: str = "configs/v4.yaml", steps: int = 40) -> list[str]:
+    """``fit`` on a tiny file for a few dozen steps, checkpoints and logs under ``root``."""
+    return [
+        "fit", "--config", str(ROOT / config),
+        "--data.path", str(data),
+        "--data.batches_per_epoch", "20",
+        "--data.fused_steps", "5",
+        "--data.eval_batch_size", "64",
+        "--trainer.max_steps", str(steps),
+        "--trainer.accelerator", "cpu",
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false",
+        "--checkpoint_root", str(root),
+    ]
