@@ -66,9 +66,8 @@ def run_child(config: str, args: argparse.Namespace, threads: int) -> dict:
 def markdown(rows: list[dict]) -> str:
     lines = ["| config | params | train | val | steps | wall time (s) |", "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(
-            f"| {r['config']} | {r['params']:,} | {r['train']:.3f} | {r['val']:.3f} | {r['steps']:,} | {r['wall_s']:.0f} |"
-        )
+        cells = [r["config"], f"{r['params']:,}", f"{r['train']:.3f}", f"{r['val']:.3f}", f"{r['steps']:,}"]
+        lines.append("| " + " | ".join([*cells, f"{r['wall_s']:.0f}"]) + " |")
     return "\n".join(lines)
 
 

@@ -28,16 +28,23 @@ class MakemoreCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.chars", "model.chars", apply_on="instantiate")
         parser.link_arguments("data.block_size", "model.block_size", apply_on="instantiate")
-        parser.add_argument("--run_name", type=str | None, default=None,
-                            help="name of the run directory (default: the config file's name)")
-        parser.add_argument("--checkpoint_root", type=str, default="checkpoints",
-                            help="folder that holds one directory per run")
+        parser.add_argument(
+            "--run_name",
+            type=str | None,
+            default=None,
+            help="name of the run directory (default: the config file's name)",
+        )
+        parser.add_argument(
+            "--checkpoint_root", type=str, default="checkpoints", help="folder that holds one directory per run"
+        )
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
-        parser.set_defaults({
-            "checkpoint.monitor": "val_loss",
-            "checkpoint.filename": "best-{step}-{val_loss:.4f}",
-            "checkpoint.save_last": True,
-        })
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val_loss",
+                "checkpoint.filename": "best-{step}-{val_loss:.4f}",
+                "checkpoint.save_last": True,
+            }
+        )
 
     def before_instantiate_classes(self) -> None:
         if self.subcommand != "fit":

@@ -36,9 +36,7 @@ def read_items(path: str | Path) -> list[str]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise MakemoreError(
-            f"data file {path} is not UTF-8 text (byte {err.start}); re-encode it as UTF-8"
-        ) from None
+        raise MakemoreError(f"data file {path} is not UTF-8 text (byte {err.start}); re-encode it as UTF-8") from None
     items = [line.strip() for line in text.splitlines()]
     items = [item for item in items if item]
     if not items:
@@ -162,7 +160,8 @@ class NamesDataModule(L.LightningDataModule):
                     f"the end token ({longest + 1}); raise it or leave it unset"
                 )
             self.block_size = block_size or longest + 1
-        self.splits = dict(zip(("train", "val", "test"), split_items(self.items, split_seed, train_fraction, val_fraction)))
+        parts = split_items(self.items, split_seed, train_fraction, val_fraction)
+        self.splits = dict(zip(("train", "val", "test"), parts))
         self._tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.sampling_seed = torch.initial_seed()  # the run's seed (LightningCLI seeds before this)
 
@@ -175,7 +174,9 @@ class NamesDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         x, y = self.tensors("train")
-        sampler = EpochBatchSampler(len(x), self.batch_size, self.batches_per_epoch, self.sampling_seed, self.fused_steps)
+        sampler = EpochBatchSampler(
+            len(x), self.batch_size, self.batches_per_epoch, self.sampling_seed, self.fused_steps
+        )
         return DataLoader(TensorPairs(x, y), batch_size=None, sampler=sampler)
 
     def eval_dataloader(self, split: str) -> DataLoader:

@@ -18,6 +18,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torchmetrics import MeanMetric
 
@@ -27,7 +28,8 @@ from makemore.vocab import Vocabulary
 
 def nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Negative log-likelihood of the targets, skipping the ``-1`` ones."""
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1, reduction=reduction)
+    flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+    return F.cross_entropy(flat_logits, flat_targets, ignore_index=-1, reduction=reduction)
 
 
 class CharLM(L.LightningModule):
@@ -65,6 +67,11 @@ class CharLM(L.LightningModule):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.net(idx)
+
+    def on_fit_start(self) -> None:
+        # The model summary rounds (76.6 K); the published table gives exact counts.
+        count = sum(p.numel() for p in self.net.parameters())
+        rank_zero_info(f"{type(self.net).__name__}: {count:,} parameters")
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         xs, ys = batch  # (K, B, ...): K batches, one optimizer step each

@@ -27,8 +27,18 @@ def test_fit_writes_checkpoints_and_events_then_validate_and_test(words_file, tm
     assert ckpt["hyper_parameters"]["chars"] == ".abcdef"  # the vocabulary travels with the model
     assert ckpt["global_step"] == 40
 
-    common = ["--data.path", str(words_file), "--data.eval_batch_size", "64", "--trainer.accelerator", "cpu",
-              "--trainer.logger", "false", "--ckpt_path", str(run_dir / "last.ckpt")]
+    common = [
+        "--data.path",
+        str(words_file),
+        "--data.eval_batch_size",
+        "64",
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.logger",
+        "false",
+        "--ckpt_path",
+        str(run_dir / "last.ckpt"),
+    ]
     validated = run(["validate", "--config", str(ROOT / "configs/v4.yaml"), *common])
     assert validated.trainer.callback_metrics["val_loss"].item() == pytest.approx(fit_val, abs=1e-5)
     tested = run(["test", "--config", str(ROOT / "configs/v4.yaml"), *common])
@@ -70,8 +80,13 @@ def _fails(args, capsys):
 
 @pytest.mark.parametrize(
     "content, problem",
-    [(None, "does not exist"), ("dir", "is a directory"), (b"", "has no items"), (b"  \n \n", "has no items"),
-     (b"ab\xffcd\n", "is not UTF-8")],
+    [
+        (None, "does not exist"),
+        ("dir", "is a directory"),
+        (b"", "has no items"),
+        (b"  \n \n", "has no items"),
+        (b"ab\xffcd\n", "is not UTF-8"),
+    ],
 )
 def test_bad_data_file_is_one_clear_line(tmp_path, capsys, content, problem):
     path = tmp_path / "data.txt"

@@ -87,7 +87,9 @@ def test_train_batches_are_stacked_for_fused_steps(words_file):
     assert len(blocks) == 2 and blocks[0][0].shape == (3, 4, 8) and blocks[0][1].shape == (3, 4)
 
 
-@pytest.mark.parametrize("content, problem", [(b"", "has no items"), (b" \n\t\n", "has no items"), (b"\xff\xfeab", "not UTF-8")])
+@pytest.mark.parametrize(
+    "content, problem", [(b"", "has no items"), (b" \n\t\n", "has no items"), (b"\xff\xfeab", "not UTF-8")]
+)
 def test_bad_files_name_the_problem(tmp_path, content, problem):
     path = tmp_path / "bad.txt"
     path.write_bytes(content)

@@ -65,8 +65,17 @@ def test_mismatched_merge_is_a_clean_cli_error(capsys, tmp_path):
     from makemore.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", "--config", str(ROOT / "configs/v5.yaml"), "--data.block_size", "3",
-              "--checkpoint_root", str(tmp_path / "ck")])
+        main(
+            [
+                "fit",
+                "--config",
+                str(ROOT / "configs/v5.yaml"),
+                "--data.block_size",
+                "3",
+                "--checkpoint_root",
+                str(tmp_path / "ck"),
+            ]
+        )
     assert exit_info.value.code != 0
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: WaveNet merge=[2, 2, 2]")
     assert not (tmp_path / "ck").exists()  # a run that never started leaves no directory

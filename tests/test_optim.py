@@ -13,16 +13,26 @@ def _train(optimizer_cls, steps=6, **kwargs):
     opt = optimizer_cls(model.parameters(), **kwargs)
     data = torch.randn(steps, 16, 4)
     for x in data:
-        def closure():
+
+        def closure(x=x):
             opt.zero_grad()
             loss = model(x).pow(2).mean()
             loss.backward()
             return loss
+
         opt.step(closure)
     return [p.detach() for p in model.parameters()]
 
 
-@pytest.mark.parametrize("kwargs", [dict(lr=0.1), dict(lr=0.05, momentum=0.9), dict(lr=0.1, momentum=0.5, weight_decay=0.01), dict(lr=0.1, weight_decay=0.1)])
+SETTINGS = [
+    {"lr": 0.1},
+    {"lr": 0.05, "momentum": 0.9},
+    {"lr": 0.1, "momentum": 0.5, "weight_decay": 0.01},
+    {"lr": 0.1, "weight_decay": 0.1},
+]
+
+
+@pytest.mark.parametrize("kwargs", SETTINGS)
 def test_sgd_matches_torch(kwargs):
     assert_close(_train(SGD, **kwargs), _train(torch.optim.SGD, **kwargs))
 
