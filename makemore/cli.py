@@ -74,6 +74,12 @@ class MakemoreCLI(LightningCLI):
         if self.subcommand == "fit":
             print(f"run directory: {self.trainer.default_root_dir}", file=sys.stderr)
 
+    def predict(self, model, datamodule=None, **kwargs) -> None:
+        """Sample and print one item per line on stdout."""
+        for batch in self.trainer.predict(model, datamodule=datamodule, **kwargs):
+            for item in batch:
+                print(item)
+
 
 def _config_stem(config) -> str | None:
     paths = config.get("config") or []

@@ -114,6 +114,7 @@ class NamesDataModule(L.LightningDataModule):
         split_seed: seed of the shuffle before the split (42: the lecture's split).
         train_fraction: share of items for training.
         val_fraction: share of items for validation; the test split gets the rest.
+        num_samples: how many items ``predict`` samples.
     """
 
     def __init__(
@@ -128,6 +129,7 @@ class NamesDataModule(L.LightningDataModule):
         split_seed: int = 42,
         train_fraction: float = 0.8,
         val_fraction: float = 0.1,
+        num_samples: int = 20,
     ):
         super().__init__()
         if not (0 < train_fraction and 0 <= val_fraction and train_fraction + val_fraction <= 1):
@@ -145,6 +147,9 @@ class NamesDataModule(L.LightningDataModule):
             )
         self.fused_steps = fused_steps
         self.eval_batch_size = eval_batch_size
+        if num_samples < 1:
+            raise MakemoreError(f"data.num_samples must be >= 1, got {num_samples}")
+        self.num_samples = num_samples
         self.items = read_items(self.path)
         self.vocab = Vocabulary.from_items(self.items)
         self.chars = self.vocab.chars
@@ -190,3 +195,7 @@ class NamesDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self.eval_dataloader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        """One batch whose length is the number of items to sample."""
+        return DataLoader(torch.arange(self.num_samples), batch_size=max(self.num_samples, 1))

@@ -22,6 +22,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torchmetrics import MeanMetric
 
+from makemore.errors import MakemoreError
 from makemore.optim import SGD
 from makemore.vocab import Vocabulary
 
@@ -104,6 +105,34 @@ class CharLM(L.LightningModule):
 
     def test_step(self, batch, batch_idx):
         self._evaluate(batch, self.test_nll, "test_loss")
+
+    @torch.no_grad()
+    def generate(self, num_samples: int, max_length: int = 50) -> list[str]:
+        """Sample items from a window model, sliding its context one token at a time."""
+        context = torch.zeros(num_samples, self.block_size, dtype=torch.long, device=self.device)
+        tokens = torch.zeros(num_samples, 0, dtype=torch.long, device=self.device)
+        for _ in range(max_length):
+            probs = torch.softmax(self.net(context).float(), dim=-1)
+            next_token = torch.multinomial(probs, 1)
+            tokens = torch.cat([tokens, next_token], dim=1)
+            context = torch.cat([context[:, 1:], next_token], dim=1)
+            if (tokens == 0).any(dim=1).all():
+                break
+        items = []
+        for row in tokens.tolist():
+            items.append(self.vocab.decode(row[: row.index(0)] if 0 in row else row))
+        return items
+
+    def predict_step(self, batch: torch.Tensor, batch_idx: int) -> list[str]:
+        return self.generate(len(batch))
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved = checkpoint.get("hyper_parameters", {}).get("chars", self.vocab.chars)
+        if saved != self.vocab.chars:
+            raise MakemoreError(
+                f"the checkpoint's vocabulary {saved!r} differs from the data's {self.vocab.chars!r}; "
+                "pass the --data.path the checkpoint was trained on"
+            )
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())

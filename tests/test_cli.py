@@ -109,3 +109,37 @@ def test_unknown_config_key_is_jsonargparse_error(words_file, tmp_path, capsys):
 def test_resume_without_an_earlier_run(words_file, tmp_path, capsys):
     line = _fails([*tiny_fit_args(words_file, tmp_path / "ck"), "--ckpt_path", "last"], capsys)
     assert line.startswith("error: no run named 'v4'")
+
+
+def _eval_args(subcommand, words_file, ckpt):
+    return [
+        subcommand,
+        "--config",
+        str(ROOT / "configs/v4.yaml"),
+        "--data.path",
+        str(words_file),
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.logger",
+        "false",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--ckpt_path",
+        str(ckpt),
+    ]
+
+
+def test_predict_prints_items_from_a_checkpoint(words_file, tmp_path, capsys):
+    run(tiny_fit_args(words_file, tmp_path / "ck", steps=20))
+    capsys.readouterr()
+    main([*_eval_args("predict", words_file, tmp_path / "ck" / "v4-1" / "last.ckpt"), "--data.num_samples", "7"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 7 and all(set(line) <= set(".abcdef") for line in lines)
+
+
+def test_checkpoint_vocabulary_must_match_the_data(words_file, tmp_path, capsys):
+    run(tiny_fit_args(words_file, tmp_path / "ck", steps=20))
+    other = tmp_path / "other.txt"
+    other.write_text("xyz\nzyx\n" * 20)
+    line = _fails(_eval_args("validate", other, tmp_path / "ck" / "v4-1" / "last.ckpt"), capsys)
+    assert line.startswith("error: the checkpoint's vocabulary '.abcdef' differs")
