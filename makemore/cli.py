@@ -16,7 +16,10 @@ from makemore.runs import claim_run_dir, last_checkpoint, next_run_dir
 TRAINER_DEFAULTS = {
     "max_steps": 200_000,
     "log_every_n_steps": 50,
-    "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger", "init_args": {"save_dir": "checkpoints"}},
+    "logger": {
+        "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+        "init_args": {"save_dir": "checkpoints", "default_hp_metric": False},
+    },
 }
 
 

@@ -124,7 +124,7 @@ class NamesDataModule(L.LightningDataModule):
         block_size: int | None = 8,
         batch_size: int = 32,
         batches_per_epoch: int = 10_000,
-        fused_steps: int = 10,
+        fused_steps: int = 50,
         eval_batch_size: int = 8192,
         split_seed: int = 42,
         train_fraction: float = 0.8,

@@ -83,7 +83,9 @@ class CharLM(L.LightningModule):
             loss = nll(self.net(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # not manual_backward: its hooks cost more than this backward pass
-            optimizer.step()
+            optimizer._on_before_step()  # Lightning's step counting, without its per-step hooks
+            optimizer.optimizer.step()
+            optimizer._on_after_step()
             if scheduler is not None:
                 scheduler.step()
         if steps and start // self.log_every_n_steps != self.global_step // self.log_every_n_steps:
