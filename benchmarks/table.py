@@ -1,9 +1,9 @@
-"""Train a list of configs on one file and print the train/val table (the README's table).
+"""Train a list of configs on one file and print the train/val/test table (the README's tables).
 
     python benchmarks/table.py --data ../shared/data/names.txt --jobs 2 --json benchmarks/results/table.json
 
 Each config runs in its own process through ``makemore.cli.run`` (the same path as
-``python -m makemore fit``); train and val losses are the exact mean NLL per character over the
+``python -m makemore fit``); train, val and test losses are the exact mean NLL per character over the
 whole split, in eval mode, with the final weights. With ``--jobs N`` the machine's cores are
 divided between the runs, so wall times are those of runs sharing this machine.
 """
@@ -39,13 +39,14 @@ def train_one(config: str, data: str | None, steps: int | None, root: str) -> di
     trainer, model, dm = cli.trainer, cli.model, cli.datamodule
     losses = {
         split: trainer.validate(model, dataloaders=dm.eval_dataloader(split), verbose=False)[0]["val_loss"]
-        for split in ("train", "val")
+        for split in ("train", "val", "test")
     }
     return {
         "config": Path(config).stem,
         "params": sum(p.numel() for p in model.parameters()),
         "train": losses["train"],
         "val": losses["val"],
+        "test": losses["test"],
         "steps": trainer.global_step,
         "wall_s": wall,
         "threads": __import__("torch").get_num_threads(),
@@ -64,9 +65,10 @@ def run_child(config: str, args: argparse.Namespace, threads: int) -> dict:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| config | params | train | val | steps | wall time (s) |", "|---|---|---|---|---|---|"]
+    lines = ["| config | params | train | val | test | steps | wall time (s) |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        cells = [r["config"], f"{r['params']:,}", f"{r['train']:.3f}", f"{r['val']:.3f}", f"{r['steps']:,}"]
+        losses = [f"{r[split]:.3f}" for split in ("train", "val", "test")]
+        cells = [r["config"], f"{r['params']:,}", *losses, f"{r['steps']:,}"]
         lines.append("| " + " | ".join([*cells, f"{r['wall_s']:.0f}"]) + " |")
     return "\n".join(lines)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -50,10 +51,11 @@ class MakemoreCLI(LightningCLI):
         )
 
     def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        _match_examples_to_net(config)
         if self.subcommand != "fit":
             self.save_config_callback = None  # only a fit has a run directory to save it in
             return
-        config = self.config.fit
         name = config.run_name or _config_stem(config) or "run"
         self.new_run_dir = None
         if config.ckpt_path == "last":
@@ -82,6 +84,20 @@ class MakemoreCLI(LightningCLI):
         for batch in self.trainer.predict(model, datamodule=datamodule, **kwargs):
             for item in batch:
                 print(item)
+
+
+def _match_examples_to_net(config) -> None:
+    """Give the data the examples the net reads (windows or sequences), or refuse a mismatch."""
+    class_path = str(config.model.net.class_path)
+    module_name, _, class_name = class_path.rpartition(".")
+    wanted = getattr(getattr(importlib.import_module(module_name), class_name), "examples", None)
+    if config.data.examples is None:
+        config.data.examples = wanted or "windows"
+    elif wanted is not None and config.data.examples != wanted:
+        raise MakemoreError(
+            f"{class_name} reads {wanted} but data.examples is {config.data.examples}; "
+            f"set --data.examples {wanted} or leave it unset"
+        )
 
 
 def _config_stem(config) -> str | None:

@@ -102,9 +102,10 @@ class NamesDataModule(L.LightningDataModule):
 
     Args:
         path: UTF-8 text file, one item per line; default: the bundled US baby names of 2015.
-        examples: ``windows`` (context -> next token) or ``sequences`` (whole items).
-        block_size: context length of window examples; for sequences, the padded length
-            (default: longest item + 1).
+        examples: ``windows`` (context -> next token) or ``sequences`` (whole items); unset:
+            what the model reads (the CLI sets it from the net).
+        block_size: context length of window examples (default 8); for sequences, the padded
+            length (default: longest item + 1).
         batch_size: training examples per step.
         batches_per_epoch: random batches per epoch; validation and checkpoints run at each
             epoch's end, so this is the validation interval in steps.
@@ -120,8 +121,8 @@ class NamesDataModule(L.LightningDataModule):
     def __init__(
         self,
         path: str | None = None,
-        examples: Literal["windows", "sequences"] = "windows",
-        block_size: int | None = 8,
+        examples: Literal["windows", "sequences"] | None = None,
+        block_size: int | None = None,
         batch_size: int = 32,
         batches_per_epoch: int = 10_000,
         fused_steps: int = 50,
@@ -138,7 +139,6 @@ class NamesDataModule(L.LightningDataModule):
                 "and add up to at most 1"
             )
         self.path = str(path or BUNDLED_DATASET)
-        self.examples = examples
         self.batch_size = batch_size
         self.batches_per_epoch = batches_per_epoch
         if fused_steps < 1 or batches_per_epoch % fused_steps:
@@ -154,8 +154,10 @@ class NamesDataModule(L.LightningDataModule):
         self.vocab = Vocabulary.from_items(self.items)
         self.chars = self.vocab.chars
         longest = max(len(item) for item in self.items)
+        self.examples = examples = examples or "windows"
         if examples == "windows":
-            if not block_size or block_size < 1:
+            block_size = 8 if block_size is None else block_size
+            if block_size < 1:
                 raise MakemoreError(f"data.block_size must be >= 1 for window examples, got {block_size}")
             self.block_size = block_size
         else:

@@ -33,6 +33,15 @@ def nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") ->
     return F.cross_entropy(flat_logits, flat_targets, ignore_index=-1, reduction=reduction)
 
 
+def _widths(ys: torch.Tensor) -> list:
+    """For sequence batches ``(K, B, T)``: each batch's last position with a target, plus one,
+    so padding that no item in the batch reaches costs nothing. Window batches: no trimming."""
+    if ys.ndim < 3:
+        return [None] * len(ys)
+    has_target = (ys != -1).any(dim=1)  # (K, T)
+    return (has_target.shape[1] - has_target.flip(1).int().argmax(dim=1)).tolist()
+
+
 class CharLM(L.LightningModule):
     """Trains, evaluates and samples a character-level language model.
 
@@ -74,12 +83,29 @@ class CharLM(L.LightningModule):
         count = sum(p.numel() for p in self.net.parameters())
         rank_zero_info(f"{type(self.net).__name__}: {count:,} parameters")
 
+    @property
+    def counts_only(self) -> bool:
+        """A net fitted by counting (the bigram) has nothing for an optimizer to do."""
+        return hasattr(self.net, "fit_counts")
+
+    def on_train_start(self) -> None:
+        if self.counts_only and self.global_step == 0:
+            self.net.fit_counts(*(t.to(self.device) for t in self.trainer.datamodule.tensors("train")))
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         xs, ys = batch  # (K, B, ...): K batches, one optimizer step each
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         start = self.global_step
         steps = len(xs) if self.trainer.max_steps < 0 else min(len(xs), self.trainer.max_steps - start)
-        for x, y in zip(xs[:steps], ys[:steps]):
+        if self.counts_only:  # fitted in on_train_start; the steps only count
+            for _ in range(steps):
+                optimizer._on_before_step()
+                optimizer._on_after_step()
+            return
+        widths = _widths(ys[:steps])
+        for x, y, width in zip(xs[:steps], ys[:steps], widths):
+            if width is not None:
+                x, y = x[:, :width], y[:, :width]
             loss = nll(self.net(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # not manual_backward: its hooks cost more than this backward pass
@@ -110,18 +136,20 @@ class CharLM(L.LightningModule):
 
     @torch.no_grad()
     def generate(self, num_samples: int, max_length: int = 50) -> list[str]:
-        """Sample items from a window model, sliding its context one token at a time."""
-        context = torch.zeros(num_samples, self.block_size, dtype=torch.long, device=self.device)
-        tokens = torch.zeros(num_samples, 0, dtype=torch.long, device=self.device)
+        """Sample items, recomputing the net over the whole context for every new token."""
+        windows = getattr(self.net, "examples", "windows") == "windows"
+        if not windows:
+            max_length = min(max_length, self.block_size)  # a Transformer has no positions beyond
+        width = self.block_size if windows else 1
+        context = torch.zeros(num_samples, width, dtype=torch.long, device=self.device)
         for _ in range(max_length):
-            probs = torch.softmax(self.net(context).float(), dim=-1)
-            next_token = torch.multinomial(probs, 1)
-            tokens = torch.cat([tokens, next_token], dim=1)
-            context = torch.cat([context[:, 1:], next_token], dim=1)
-            if (tokens == 0).any(dim=1).all():
+            logits = self.net(context[:, -self.block_size :]) if windows else self.net(context)[:, -1]
+            next_token = torch.multinomial(torch.softmax(logits.float(), dim=-1), 1)
+            context = torch.cat([context, next_token], dim=1)
+            if (context[:, width:] == 0).any(dim=1).all():
                 break
         items = []
-        for row in tokens.tolist():
+        for row in context[:, width:].tolist():
             items.append(self.vocab.decode(row[: row.index(0)] if 0 in row else row))
         return items
 
@@ -129,14 +157,23 @@ class CharLM(L.LightningModule):
         return self.generate(len(batch))
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        saved = checkpoint.get("hyper_parameters", {}).get("chars", self.vocab.chars)
+        hparams = checkpoint.get("hyper_parameters", {})
+        saved = hparams.get("chars", self.vocab.chars)
         if saved != self.vocab.chars:
             raise MakemoreError(
                 f"the checkpoint's vocabulary {saved!r} differs from the data's {self.vocab.chars!r}; "
                 "pass the --data.path the checkpoint was trained on"
             )
+        saved = hparams.get("block_size", self.block_size)
+        if saved != self.block_size:
+            raise MakemoreError(
+                f"the checkpoint was built for block_size={saved} but the data gives {self.block_size}; "
+                f"pass --data.block_size {saved} (and the data it was trained on)"
+            )
 
     def configure_optimizers(self):
+        if self.counts_only:
+            return None  # Lightning then runs without an optimizer
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer

@@ -131,3 +131,42 @@ class Sequential(nn.Module):
         for layer in self.layers:
             x = layer(x)
         return x
+
+
+class LayerNorm(nn.Module):
+    """Layer normalisation (Ba et al. 2016): each vector over its last dimension to zero mean and
+    unit (biased) variance, then a learned scale and shift. No running statistics."""
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        var, mean = torch.var_mean(x, dim=-1, keepdim=True, correction=0)
+        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+
+class GELU(nn.Module):
+    """``x * Phi(x)``, Phi the standard normal CDF (Hendrycks & Gimpel 2016), exact via erf."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * x * (1.0 + torch.erf(x * 0.5**0.5))
+
+
+class Dropout(nn.Module):
+    """Zero each element with probability ``p`` in training and scale the rest by ``1 / (1 - p)``,
+    so eval mode (the identity) sees the same expected activation."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand_like(x) >= self.p
+        return x * keep / (1.0 - self.p)

@@ -1,8 +1,9 @@
-"""A hand-written SGD and a step-based learning-rate decay."""
+"""A hand-written SGD and step-based learning-rate schedules (milestone decay, warm-up + cosine)."""
 
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Callable, Iterable
 
 import torch
@@ -69,3 +70,31 @@ class MilestoneDecay(LRScheduler):
     def get_lr(self) -> list[float]:
         factor = self.gamma ** bisect.bisect_right(self.milestones, self.last_epoch)
         return [base * factor for base in self.base_lrs]
+
+
+class WarmupCosine(LRScheduler):
+    """Linear warm-up, then a cosine decay; step it every step.
+
+    The rate rises from ``base_lr / warmup_steps`` to ``base_lr`` over ``warmup_steps`` steps,
+    then follows half a cosine down to ``base_lr * min_factor`` at ``total_steps`` and stays
+    there. Closed form in the step, like ``MilestoneDecay``.
+    """
+
+    def __init__(
+        self, optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int = 0, min_factor: float = 0.1
+    ):
+        if not 0 <= warmup_steps < total_steps:
+            raise ValueError(f"need 0 <= warmup_steps < total_steps, got {warmup_steps} and {total_steps}")
+        self.total_steps = total_steps
+        self.warmup_steps = warmup_steps
+        self.min_factor = min_factor
+        super().__init__(optimizer)
+
+    def factor(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        progress = min(1.0, (step - self.warmup_steps) / (self.total_steps - self.warmup_steps))
+        return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def get_lr(self) -> list[float]:
+        return [base * self.factor(self.last_epoch) for base in self.base_lrs]

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from makemore.nn import BatchNorm1d, Embedding, FlattenConsecutive, Linear, Sequential, Tanh
+from makemore.nn import GELU, BatchNorm1d, Dropout, Embedding, FlattenConsecutive, LayerNorm, Linear, Sequential, Tanh
 
 
 def grads(*tensors):
@@ -118,3 +118,40 @@ def test_flatten_consecutive_and_sequential():
     assert FlattenConsecutive(8)(x).shape == (2, 24)  # a length-1 time axis is dropped
     net = Sequential(FlattenConsecutive(8), Linear(24, 5), Tanh())
     assert net(x).shape == (2, 5) and len(net) == 3 and isinstance(net[1], Linear)
+
+
+def test_layernorm_matches_f_layer_norm():
+    layer = LayerNorm(6)
+    with torch.no_grad():
+        layer.weight.normal_()
+        layer.bias.normal_()
+    x = (torch.randn(3, 4, 6) * 3 + 1).requires_grad_()
+    layer(x).pow(3).sum().backward()
+    mine = grads(x, layer.weight, layer.bias)
+    x.grad = None
+    w, b = (t.detach().clone().requires_grad_() for t in (layer.weight, layer.bias))
+    F.layer_norm(x, (6,), w, b, eps=1e-5).pow(3).sum().backward()
+    assert_close(mine, [x.grad, w.grad, b.grad], atol=1e-4, rtol=1e-4)
+
+
+def test_gelu_matches_f_gelu():
+    x = torch.linspace(-6, 6, 101, requires_grad=True)
+    GELU()(x).pow(2).sum().backward()
+    mine = x.grad.clone()
+    x.grad = None
+    F.gelu(x).pow(2).sum().backward()
+    assert_close(mine, x.grad)
+    assert_close(GELU()(x), F.gelu(x))
+
+
+def test_dropout_scales_in_training_and_is_identity_in_eval():
+    layer = Dropout(0.25)
+    x = torch.ones(200_000)
+    y = layer(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.75) < 0.01
+    assert_close(y[kept], torch.full_like(y[kept], 1 / 0.75))
+    layer.eval()
+    assert torch.equal(layer(x), x)
+    with pytest.raises(ValueError, match="dropout"):
+        Dropout(1.0)

@@ -1,0 +1,47 @@
+"""The bigram model: a table of next-token counts, fitted by counting, not by gradient descent.
+
+``P(b | a) = (count(a, b) + alpha) / (count(a) + alpha * V)``: additive (Laplace) smoothing keeps
+every pair possible. ``CharLM`` calls ``fit_counts`` once with the whole training split at the
+start of ``fit``; the counts are a buffer, so they are saved in and restored from checkpoints.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Bigram(nn.Module):
+    """A window model that reads only the last token of its context.
+
+    Args:
+        vocab_size: number of tokens, boundary token included (set from the data).
+        block_size: context length of the data (only the last token is used).
+        smoothing: alpha, the count added to every pair.
+    """
+
+    examples = "windows"
+
+    def __init__(self, vocab_size: int, block_size: int, smoothing: float = 1.0):
+        super().__init__()
+        if smoothing < 0:
+            raise ValueError(f"smoothing must be >= 0, got {smoothing}")
+        self.block_size = block_size
+        self.smoothing = smoothing
+        self.register_buffer("counts", torch.zeros(vocab_size, vocab_size))
+
+    @torch.no_grad()
+    def fit_counts(self, contexts: torch.Tensor, targets: torch.Tensor) -> None:
+        """Replace the table with the counts of (last context token, target) pairs."""
+        keep = targets != -1
+        pairs = (contexts[:, -1][keep], targets[keep])
+        self.counts.zero_()
+        self.counts.index_put_(pairs, torch.ones(len(pairs[0]), device=self.counts.device), accumulate=True)
+
+    def log_probs(self) -> torch.Tensor:
+        """The ``(V, V)`` table of ``log P(next | previous)``."""
+        table = self.counts + self.smoothing
+        return table.log() - table.sum(dim=1, keepdim=True).log()
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.log_probs()[idx[:, -1]]

@@ -1,0 +1,73 @@
+"""Recurrent language models over whole sequences: RNN (Mikolov et al. 2010), LSTM (Graves 2013)
+and GRU (Cho et al. 2014), one or more layers of hand-built cells."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from makemore.nn import Dropout, Embedding, Linear
+from makemore.recurrent import GRUCell, LSTMCell, RNNCell
+
+CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
+
+
+class Recurrent(nn.Module):
+    """A sequence model: ``forward(idx (B, T)) -> logits (B, T, vocab_size)``.
+
+    Args:
+        vocab_size: number of tokens, boundary token included (set from the data).
+        block_size: longest input (set from the data; a recurrent net has no limit of its own).
+        cell: ``rnn``, ``lstm`` or ``gru``.
+        n_embd: size of each token's embedding.
+        n_hidden: size of each layer's hidden state.
+        n_layer: stacked layers; layer l reads layer l-1's hidden states.
+        dropout: dropout between layers and before the head (never on the recurrent path).
+    """
+
+    examples = "sequences"
+
+    def __init__(
+        self,
+        vocab_size: int,
+        block_size: int,
+        cell: Literal["rnn", "lstm", "gru"] = "gru",
+        n_embd: int = 64,
+        n_hidden: int = 128,
+        n_layer: int = 1,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.block_size = block_size
+        self.wte = Embedding(vocab_size, n_embd)
+        sizes = [n_embd] + [n_hidden] * (n_layer - 1)
+        self.cells = nn.ModuleList(CELLS[cell](size, n_hidden) for size in sizes)
+        self.start = nn.Parameter(torch.zeros(n_layer, n_hidden))  # learned initial hidden state
+        self.drop = Dropout(dropout)
+        self.head = Linear(n_hidden, vocab_size)
+        with torch.no_grad():
+            self.head.weight.mul_(0.1)  # a less confident first guess: loss starts near ln(vocab)
+
+    def initial_state(self, batch_size: int) -> list:
+        """Per layer: ``h`` (``(h, c)`` for an LSTM, ``c`` starting at zero)."""
+        states = []
+        for layer, cell in enumerate(self.cells):
+            h = self.start[layer].expand(batch_size, -1)
+            states.append((h, torch.zeros_like(h)) if isinstance(cell, LSTMCell) else h)
+        return states
+
+    def forward(self, idx: torch.Tensor, states: list | None = None) -> torch.Tensor:
+        """With ``states`` (a list, updated in place), ``idx`` continues from those states."""
+        x = self.drop(self.wte(idx))
+        current = states if states is not None else self.initial_state(idx.shape[0])
+        for layer, cell in enumerate(self.cells):
+            inputs = cell.input_proj(x)  # every time step's input projection in one matmul
+            state, outputs = current[layer], []
+            for t in range(idx.shape[1]):
+                state = cell.recur(inputs[:, t], state)
+                outputs.append(state[0] if isinstance(state, tuple) else state)
+            current[layer] = state
+            x = self.drop(torch.stack(outputs, dim=1))
+        return self.head(x)

@@ -1,0 +1,57 @@
+"""Every config in configs/ fits a few steps in-process and tests from its checkpoint; a model
+given the wrong kind of data, or a checkpoint a longer context than it was built for, fails at
+start-up with one line."""
+
+import math
+
+import pytest
+import torch
+
+from makemore.cli import run
+
+from .conftest import CONFIGS, ROOT, tiny_fit_args
+from .test_cli import _fails
+
+
+def _eval(subcommand, config, data, ckpt, *extra):
+    args = [subcommand, "--config", str(config), "--data.path", str(data), "--data.eval_batch_size", "64"]
+    args += ["--trainer.accelerator", "cpu", "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
+    return run([*args, "--ckpt_path", str(ckpt), *extra])
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+def test_config_fits_and_tests_from_its_checkpoint(config, words_file, tmp_path):
+    cli = run(tiny_fit_args(words_file, tmp_path / "ck", config=str(config), steps=20))
+    assert cli.trainer.global_step == 20
+    ckpt = tmp_path / "ck" / f"{config.stem}-1" / "last.ckpt"
+    tested = _eval("test", config, words_file, ckpt)
+    loss = tested.trainer.callback_metrics["test_loss"].item()
+    assert 0 < loss < math.log(8) + 0.3  # 7 characters + the boundary token: near uniform or better
+
+
+def test_bigram_fit_counts_the_whole_training_split(words_file, tmp_path):
+    cli = run(tiny_fit_args(words_file, tmp_path / "ck", config="configs/bigram.yaml", steps=20))
+    x, y = cli.datamodule.tensors("train")
+    assert cli.model.net.counts.sum().item() == len(y)
+    expected = torch.zeros_like(cli.model.net.counts)
+    expected.index_put_((x[:, -1], y), torch.ones(len(y)), accumulate=True)
+    assert torch.equal(cli.model.net.counts, expected)
+
+
+@pytest.mark.parametrize("config, examples", [("transformer", "windows"), ("v4", "sequences"), ("lstm", "windows")])
+def test_model_given_the_other_kind_of_data(config, examples, words_file, tmp_path, capsys):
+    args = [*tiny_fit_args(words_file, tmp_path / "ck", config=f"configs/{config}.yaml"), "--data.examples", examples]
+    line = _fails(args, capsys)
+    assert line.startswith("error: ") and f"but data.examples is {examples}" in line
+    assert not (tmp_path / "ck").exists()  # refused before any run directory
+
+
+def test_checkpoint_built_for_a_shorter_context(words_file, tmp_path, capsys):
+    run(tiny_fit_args(words_file, tmp_path / "ck", config="configs/transformer.yaml", steps=10))
+    longer = tmp_path / "longer.txt"
+    longer.write_text(words_file.read_text() + "abcdefabcdefabcdef\n")
+    ckpt = tmp_path / "ck" / "transformer-1" / "last.ckpt"
+    config = str(ROOT / "configs/transformer.yaml")
+    args = ["validate", "--config", config, "--data.path", str(longer), "--trainer.logger", "false"]
+    line = _fails([*args, "--ckpt_path", str(ckpt)], capsys)
+    assert line.startswith("error: the checkpoint was built for block_size=10 but the data gives 19")
