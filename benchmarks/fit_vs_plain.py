@@ -1,15 +1,19 @@
-"""V5 through ``python -m makemore fit`` against the lecture's plain PyTorch loop, side by side.
+"""Training through ``python -m makemore fit`` against a plain PyTorch loop, side by side.
 
-    python benchmarks/fit_vs_plain.py --data ../shared/data/names.txt --steps 5000 --rounds 5
+    python benchmarks/fit_vs_plain.py configs/v5.yaml --data ../shared/data/names.txt --steps 3000 --rounds 5
+    python benchmarks/fit_vs_plain.py configs/{mlp,rnn,lstm,gru,transformer}.yaml --steps 500 --rounds 3
 
-Both train the same WaveNet (V5: configs/v5.yaml) on the same windows, batch 32, lr 0.1 with the
-decay at 150k, from the same seed. The plain loop is the lecture's: sample a batch with
-``torch.randint``, forward, set every ``p.grad = None``, backward, ``p.data += -lr * p.grad``,
-record ``loss.log10().item()``. ``fit`` runs with its defaults (TensorBoard logging,
-checkpoints, progress bar). Only training steps are timed (start-up and validation are not).
-The two alternate in fresh processes, ``--rounds`` times each; the table gives the median
-steps per second of each, and the median over rounds of the ratio fit / plain within a round
-(>= 1 means fit is no slower). Pairing by round cancels most of a shared machine's drift.
+Both train the same hand-built net (built from the config, same seed) on the same examples with
+the same batch size, optimizer and schedule. The plain loop is what one writes without
+Lightning: sample a batch with ``torch.randint``, forward, set every ``p.grad = None``,
+backward, update, record ``loss.log10().item()``. For the lecture's SGD configs (V1-V5, mlp) the
+update is the lecture's own ``p.data += -lr * p.grad``; otherwise ``optimizer.step()`` and
+``scheduler.step()``. For sequence nets both loops skip the padding no item in the batch reaches.
+``fit`` runs with its defaults (TensorBoard logging, checkpoints, progress bar). Only training
+steps are timed (start-up and validation are not). The two alternate in fresh processes,
+``--rounds`` times each; the table gives the median steps per second of each and the median
+over rounds of the ratio fit / plain within a round (>= 1: fit is no slower). Pairing by round
+cancels most of a shared machine's drift. (The bigram is fitted by counting: no steps to time.)
 """
 
 from __future__ import annotations
@@ -29,95 +33,105 @@ ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 
 
-def plain(data: str | None, steps: int) -> dict:
+def plain(config: str, data: str | None, steps: int) -> dict:
     import torch
-    import torch.nn.functional as F
 
     from makemore.cli import run
+    from makemore.module import _widths, nll
+    from makemore.optim import SGD, MilestoneDecay
 
-    cli = run(["--config", str(ROOT / "configs/v5.yaml"), *(["--data.path", data] if data else [])], subcommand=False)
-    net = cli.model.net  # the same hand-built V5, seeded by the config's seed_everything
-    xtr, ytr = cli.datamodule.tensors("train")
+    cli = run(["--config", config, *(["--data.path", data] if data else [])], subcommand=False)
+    net, dm = cli.model.net, cli.datamodule  # the config's hand-built net, seeded by its seed_everything
+    xtr, ytr = dm.tensors("train")
+    setup = cli.model.configure_optimizers()
+    optimizer = setup["optimizer"] if isinstance(setup, dict) else setup
+    scheduler = setup["lr_scheduler"]["scheduler"] if isinstance(setup, dict) else None
+    lecture = isinstance(optimizer, SGD) and (scheduler is None or isinstance(scheduler, MilestoneDecay))
+    base_lr = optimizer.param_groups[0]["lr"]
     parameters = list(net.parameters())
     lossi = []
     start = time.perf_counter()
     for i in range(steps):
-        ix = torch.randint(0, xtr.shape[0], (32,))
-        logits = net(xtr[ix])
-        loss = F.cross_entropy(logits, ytr[ix])
+        ix = torch.randint(0, xtr.shape[0], (dm.batch_size,))
+        x, y = xtr[ix], ytr[ix]
+        if y.ndim == 2:
+            width = _widths(y[None])[0]
+            x, y = x[:, :width], y[:, :width]
+        loss = nll(net(x), y)
         for p in parameters:
             p.grad = None
         loss.backward()
-        lr = 0.1 if i < 150_000 else 0.01
-        for p in parameters:
-            p.data += -lr * p.grad
+        if lecture:
+            lr = base_lr * (scheduler.gamma ** sum(i >= m for m in scheduler.milestones) if scheduler else 1)
+            for p in parameters:
+                p.data += -lr * p.grad
+        else:
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
         lossi.append(loss.log10().item())
     return {"steps": steps, "seconds": time.perf_counter() - start}
 
 
-def fit(data: str | None, steps: int, extra: str = "") -> None:
+def fit(config: str, data: str | None, steps: int, extra: str = "") -> None:
     sys.path.insert(0, str(HERE))  # for timing.StepTimer
     from makemore.cli import run
 
     with tempfile.TemporaryDirectory() as root:
-        args = [
-            "fit",
-            "--config",
-            str(ROOT / "configs/v5.yaml"),
-            "--checkpoint_root",
-            root,
-            "--trainer.max_steps",
-            str(steps),
-            "--data.batches_per_epoch",
-            str(steps),
-            "--trainer.callbacks+=timing.StepTimer",
-            *shlex.split(extra),
-        ]
+        args = ["fit", "--config", config, "--checkpoint_root", root, "--trainer.max_steps", str(steps)]
+        args += ["--data.batches_per_epoch", str(steps), "--trainer.callbacks+=timing.StepTimer", *shlex.split(extra)]
         run(args + (["--data.path", data] if data else []))
 
 
-def child(kind: str, args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, __file__, "--child", kind, "--steps", str(args.steps)]
+def child(kind: str, config: str, args: argparse.Namespace) -> float:
+    cmd = [sys.executable, __file__, config, "--child", kind, "--steps", str(args.steps)]
     cmd += ["--data", args.data] if args.data else []
     cmd += ["--fit-args", args.fit_args] if args.fit_args else []
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=os.environ)
     if out.returncode != 0:
-        raise SystemExit(f"{kind} failed:\n{out.stderr[-3000:]}")
+        raise SystemExit(f"{kind} {config} failed:\n{out.stderr[-3000:]}")
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     row = json.loads(lines[-1])
     return row["steps"] / row["seconds"]
 
 
+def compare(config: str, args: argparse.Namespace) -> dict:
+    rates = {"plain": [], "fit": []}
+    for _ in range(args.rounds):
+        for kind in rates:
+            rates[kind].append(child(kind, config, args))
+    paired = statistics.median(f / p for f, p in zip(rates["fit"], rates["plain"]))
+    return {"config": Path(config).stem, "steps": args.steps, "rates": rates, "paired_ratio": paired}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("configs", nargs="*", default=["configs/v5.yaml"])
     parser.add_argument("--data", default=None, help="training file (default: the bundled dataset)")
-    parser.add_argument("--steps", type=int, default=5000, help="timed steps per run")
+    parser.add_argument("--steps", type=int, default=3000, help="timed steps per run")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each, alternating")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     parser.add_argument("--fit-args", default="", help="extra arguments for fit, e.g. '--data.fused_steps 1'")
     parser.add_argument("--child", choices=["plain", "fit"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        config = args.configs[0]
         sys.argv = sys.argv[:1]
-        result = plain(args.data, args.steps) if args.child == "plain" else fit(args.data, args.steps, args.fit_args)
-        if result:
-            print(json.dumps(result))
+        if args.child == "plain":
+            print(json.dumps(plain(config, args.data, args.steps)))
+        else:
+            fit(config, args.data, args.steps, args.fit_args)
         return
-    rates = {"plain": [], "fit": []}
-    for _ in range(args.rounds):
-        for kind in rates:
-            rates[kind].append(child(kind, args))
-    plain_rate, fit_rate = statistics.median(rates["plain"]), statistics.median(rates["fit"])
-    paired = statistics.median(f / p for f, p in zip(rates["fit"], rates["plain"]))
-    result = {"steps": args.steps, "rounds": args.rounds, "rates": rates, "paired_ratio": paired}
+    results = [compare(config, args) for config in args.configs]
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2))
-    print("| loop | steps/s (median) | each round |\n|---|---|---|")
-    for kind, rate in (("plain PyTorch (lecture)", plain_rate), ("python -m makemore fit", fit_rate)):
-        key = "plain" if kind.startswith("plain") else "fit"
-        print(f"| {kind} | {rate:.0f} | {', '.join(f'{r:.0f}' for r in rates[key])} |")
-    print(f"| ratio fit / plain (median of rounds) | {paired:.2f} | |")
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    print("| config | plain steps/s | fit steps/s | fit / plain (median of rounds) | rounds (plain; fit) |")
+    print("|---|---|---|---|---|")
+    for r in results:
+        plain_rate, fit_rate = (statistics.median(r["rates"][k]) for k in ("plain", "fit"))
+        rounds = "; ".join(", ".join(f"{v:.0f}" for v in r["rates"][k]) for k in ("plain", "fit"))
+        print(f"| {r['config']} | {plain_rate:.0f} | {fit_rate:.0f} | {r['paired_ratio']:.2f} | {rounds} |")
 
 
 if __name__ == "__main__":
