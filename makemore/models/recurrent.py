@@ -71,3 +71,9 @@ class Recurrent(nn.Module):
             current[layer] = state
             x = self.drop(torch.stack(outputs, dim=1))
         return self.head(x)
+
+    def start_decoding(self, batch_size: int) -> list:
+        return self.initial_state(batch_size)
+
+    def decode_step(self, tokens: torch.Tensor, states: list) -> torch.Tensor:
+        return self(tokens, states)[:, -1]

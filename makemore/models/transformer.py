@@ -86,3 +86,11 @@ class Transformer(nn.Module):
         for i, block in enumerate(self.blocks):
             x = block(x, caches[i] if caches is not None else None)
         return self.head(self.ln_f(x))
+
+    def start_decoding(self, batch_size: int) -> dict:
+        return {"caches": [{} for _ in self.blocks], "position": 0}
+
+    def decode_step(self, tokens: torch.Tensor, state: dict) -> torch.Tensor:
+        logits = self(tokens, state["caches"], state["position"])
+        state["position"] += tokens.shape[1]
+        return logits[:, -1]
