@@ -13,6 +13,7 @@ from makemore.data import NamesDataModule
 from makemore.errors import MakemoreError
 from makemore.module import CharLM
 from makemore.runs import claim_run_dir, last_checkpoint, next_run_dir
+from makemore.sample_callback import SampleCallback
 
 TRAINER_DEFAULTS = {
     "max_steps": 200_000,
@@ -42,6 +43,7 @@ class MakemoreCLI(LightningCLI):
             "--checkpoint_root", type=str, default="checkpoints", help="folder that holds one directory per run"
         )
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(SampleCallback, "samples")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val_loss",
@@ -123,8 +125,14 @@ def run(args: list[str] | None = None, subcommand: bool = True) -> MakemoreCLI:
 
 def main(args: list[str] | None = None) -> None:
     """The ``makemore`` command; a user error prints one line and exits with status 2."""
+    argv = sys.argv[1:] if args is None else list(args)
     try:
-        run(args)
+        if argv[:1] == ["predict"]:
+            from makemore.predict import main as predict  # a checkpoint alone: no config, no data
+
+            predict(argv[1:])
+            return
+        run(args)  # None: LightningCLI reads sys.argv itself
     except MakemoreError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

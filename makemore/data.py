@@ -133,6 +133,8 @@ class NamesDataModule(L.LightningDataModule):
         num_samples: int = 20,
     ):
         super().__init__()
+        # Saved in checkpoints: predict finds the data and its split (block_size is the model's).
+        self.save_hyperparameters(ignore=["block_size"])
         if not (0 < train_fraction and 0 <= val_fraction and train_fraction + val_fraction <= 1):
             raise MakemoreError(
                 f"data.train_fraction={train_fraction} and data.val_fraction={val_fraction} must be >= 0 "
@@ -167,6 +169,7 @@ class NamesDataModule(L.LightningDataModule):
                     f"the end token ({longest + 1}); raise it or leave it unset"
                 )
             self.block_size = block_size or longest + 1
+        self.hparams.update(path=self.path, examples=self.examples)  # as resolved
         parts = split_items(self.items, split_seed, train_fraction, val_fraction)
         self.splits = dict(zip(("train", "val", "test"), parts))
         self._tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}

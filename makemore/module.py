@@ -134,24 +134,13 @@ class CharLM(L.LightningModule):
     def test_step(self, batch, batch_idx):
         self._evaluate(batch, self.test_nll, "test_loss")
 
-    @torch.no_grad()
-    def generate(self, num_samples: int, max_length: int = 50) -> list[str]:
-        """Sample items, recomputing the net over the whole context for every new token."""
-        windows = getattr(self.net, "examples", "windows") == "windows"
-        if not windows:
-            max_length = min(max_length, self.block_size)  # a Transformer has no positions beyond
-        width = self.block_size if windows else 1
-        context = torch.zeros(num_samples, width, dtype=torch.long, device=self.device)
-        for _ in range(max_length):
-            logits = self.net(context[:, -self.block_size :]) if windows else self.net(context)[:, -1]
-            next_token = torch.multinomial(torch.softmax(logits.float(), dim=-1), 1)
-            context = torch.cat([context, next_token], dim=1)
-            if (context[:, width:] == 0).any(dim=1).all():
-                break
-        items = []
-        for row in context[:, width:].tolist():
-            items.append(self.vocab.decode(row[: row.index(0)] if 0 in row else row))
-        return items
+    def generate(self, num_samples: int, max_length: int = 30, generator: torch.Generator | None = None) -> list[str]:
+        """Sample items with incremental decoding (see ``makemore.generate.sample``)."""
+        from makemore.generate import sample  # imports this module
+
+        if getattr(self.net, "examples", "windows") == "sequences":
+            max_length = min(max_length, self.block_size - 1)
+        return sample(self.net, self.vocab, num_samples, max_length=max_length, generator=generator)
 
     def predict_step(self, batch: torch.Tensor, batch_idx: int) -> list[str]:
         return self.generate(len(batch))

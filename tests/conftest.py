@@ -17,14 +17,17 @@ def _seed():
     torch.manual_seed(0)
 
 
-@pytest.fixture
-def words_file(tmp_path: Path) -> Path:
+def write_words(path: Path) -> Path:
     """200 made-up items over a small alphabet, with a '.' to prove it is an ordinary character."""
     rng = random.Random(0)
     words = ["".join(rng.choice("abcdef.") for _ in range(rng.randint(2, 9))) for _ in range(200)]
-    path = tmp_path / "words.txt"
     path.write_text("\n".join(words) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def words_file(tmp_path: Path) -> Path:
+    return write_words(tmp_path / "words.txt")
 
 
 def tiny_fit_args(data: Path, root: Path, config: str = "configs/v4.yaml", steps: int = 40) -> list[str]:
@@ -51,4 +54,6 @@ def tiny_fit_args(data: Path, root: Path, config: str = "configs/v4.yaml", steps
         "false",
         "--checkpoint_root",
         str(root),
+        "--samples.every_n_steps",
+        "0",
     ]

@@ -132,9 +132,9 @@ def _eval_args(subcommand, words_file, ckpt):
 def test_predict_prints_items_from_a_checkpoint(words_file, tmp_path, capsys):
     run(tiny_fit_args(words_file, tmp_path / "ck", steps=20))
     capsys.readouterr()
-    main([*_eval_args("predict", words_file, tmp_path / "ck" / "v4-1" / "last.ckpt"), "--data.num_samples", "7"])
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 7 and all(set(line) <= set(".abcdef") for line in lines)
+    main(["predict", "--ckpt_path", str(tmp_path / "ck" / "v4-1" / "last.ckpt"), "--num_samples", "7"])
+    items = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
+    assert len(items) == 7 and all(set(item) <= set(".abcdef") for item in items)
 
 
 def test_checkpoint_vocabulary_must_match_the_data(words_file, tmp_path, capsys):

@@ -1,0 +1,67 @@
+"""Sampling and scoring items with any net, batched over samples."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from makemore import decoding
+from makemore.data import sequences, windows
+from makemore.module import nll
+from makemore.sampling import pick_next
+from makemore.vocab import BOUNDARY, Vocabulary
+
+
+@torch.no_grad()
+def sample(
+    net: nn.Module,
+    vocab: Vocabulary,
+    num_samples: int,
+    prefix: str = "",
+    max_length: int = 30,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+    incremental: bool = True,
+) -> list[str]:
+    """``num_samples`` items that start with ``prefix``, at most ``max_length`` characters each.
+
+    Every sample stops at its end token; the batch stops when all have. ``incremental=False``
+    recomputes the whole context at every position (the reference for tests and benchmarks).
+    """
+    device = next(iter(net.buffers()), next(iter(net.parameters()), torch.empty(0))).device
+    sequence = torch.tensor([[BOUNDARY, *vocab.encode(prefix)]] * num_samples, device=device)
+    state = decoding.start(net, num_samples, device) if incremental else None
+    logits = decoding.step(net, sequence, state) if incremental else decoding.recompute(net, sequence)
+    finished = torch.zeros(num_samples, dtype=torch.bool, device=device)
+    for _ in range(max_length - len(prefix)):
+        token = pick_next(logits, temperature, top_k, top_p, generator)
+        token = token.masked_fill(finished, BOUNDARY)
+        sequence = torch.cat([sequence, token[:, None]], dim=1)
+        finished |= token == BOUNDARY
+        if finished.all():
+            break
+        logits = decoding.step(net, token[:, None], state) if incremental else decoding.recompute(net, sequence)
+    items = []
+    for row in sequence[:, 1:].tolist():
+        items.append(vocab.decode(row[: row.index(BOUNDARY)] if BOUNDARY in row else row))
+    return items
+
+
+@torch.no_grad()
+def score(net: nn.Module, vocab: Vocabulary, items: list[str]) -> list[tuple[str, float, float]]:
+    """``(item, total log-probability, mean NLL per character)`` for each item, end token
+    included (so a 4-letter item has 5 predicted characters), most likely first."""
+    if decoding.is_window_model(net):
+        x, y = windows(items, vocab, net.block_size)
+        per_token = -nll(net(x), y, reduction="none")
+        counts = [len(item) + 1 for item in items]
+        totals = [chunk.sum().item() for chunk in per_token.split(counts)]
+    else:
+        x, y = sequences(items, vocab, max(len(item) for item in items) + 1)
+        per_token = -nll(net(x), y, reduction="none").view(y.shape)
+        totals = per_token.sum(dim=1).tolist()
+        counts = [len(item) + 1 for item in items]
+    rows = [(item, total, -total / count) for item, total, count in zip(items, totals, counts)]
+    return sorted(rows, key=lambda row: row[1], reverse=True)
