@@ -169,7 +169,7 @@ class NamesDataModule(L.LightningDataModule):
                     f"the end token ({longest + 1}); raise it or leave it unset"
                 )
             self.block_size = block_size or longest + 1
-        self.hparams.update(path=self.path, examples=self.examples)  # as resolved
+        self.hparams.update(examples=self.examples)  # as resolved; a path of None is the bundled file
         parts = split_items(self.items, split_seed, train_fraction, val_fraction)
         self.splits = dict(zip(("train", "val", "test"), parts))
         self._tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}

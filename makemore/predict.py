@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from makemore import decoding
-from makemore.data import read_items, split_items
+from makemore.data import BUNDLED_DATASET, read_items, split_items
 from makemore.errors import MakemoreError
 from makemore.generate import sample, score
 from makemore.loading import load
@@ -75,8 +75,10 @@ def check_chars(text: str, what: str, vocab) -> None:
 
 def labeller(data: dict):
     """``item -> 'in train' | 'in val' | 'in test' | 'new'`` when the training file is still there."""
-    path = data.get("path")
-    if not path or not Path(path).is_file():
+    if "split_seed" not in data:
+        return None  # a checkpoint from before data settings were saved
+    path = data.get("path") or BUNDLED_DATASET
+    if not Path(path).is_file():
         return None
     parts = split_items(read_items(path), data["split_seed"], data["train_fraction"], data["val_fraction"])
     sets = dict(zip(("train", "val", "test"), map(set, parts)))

@@ -46,8 +46,8 @@ class Bigram(nn.Module):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.log_probs()[idx[:, -1]]
 
-    def start_decoding(self, batch_size: int) -> None:
-        return None  # a lookup needs no state: only the last token matters
+    def start_decoding(self, batch_size: int) -> dict:
+        return {"table": self.log_probs()}  # normalised once; each step is then a lookup
 
-    def decode_step(self, tokens: torch.Tensor, state: None) -> torch.Tensor:
-        return self.log_probs()[tokens[:, -1]]
+    def decode_step(self, tokens: torch.Tensor, state: dict) -> torch.Tensor:
+        return state["table"][tokens[:, -1]]
