@@ -11,7 +11,7 @@ from makemore.cli import main, run
 from makemore.generate import sample, score
 from makemore.loading import load
 
-from .conftest import tiny_fit_args, write_words
+from .conftest import ROOT, tiny_fit_args, write_words
 from .test_cli import _fails
 
 
@@ -143,3 +143,14 @@ def test_sampling_stops_every_item_at_its_end_token(ckpt):
     items = sample(loaded.net, loaded.vocab, 50, max_length=9, generator=torch.Generator().manual_seed(0))
     assert all(len(item) <= 9 and set(item) <= set(".abcdef") for item in items)
     assert math.isfinite(score(loaded.net, loaded.vocab, items[:1] or ["a"])[0][1])
+
+
+def test_the_shipped_checkpoint_loads_and_samples():
+    shipped = sorted((ROOT / "checkpoints" / "pretrained-v5").glob("best-*.ckpt"))
+    assert len(shipped) == 1, "checkpoints/pretrained-v5/ must hold one best-*.ckpt"
+    assert shipped[0].stat().st_size < 1_000_000
+    loaded = load(shipped[0])
+    items = sample(loaded.net, loaded.vocab, 20, max_length=20, generator=torch.Generator().manual_seed(0))
+    assert len(items) == 20 and all(set(item) <= set(loaded.vocab.chars) for item in items)
+    ranked = [row[0] for row in score(loaded.net, loaded.vocab, ["emma", "qzxj", "olivia"])]
+    assert ranked[-1] == "qzxj"
