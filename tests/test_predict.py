@@ -154,3 +154,16 @@ def test_the_shipped_checkpoint_loads_and_samples():
     assert len(items) == 20 and all(set(item) <= set(loaded.vocab.chars) for item in items)
     ranked = [row[0] for row in score(loaded.net, loaded.vocab, ["emma", "qzxj", "olivia"])]
     assert ranked[-1] == "qzxj"
+
+
+def test_fit_shows_samples_every_n_steps_and_logs_them_as_text(words_file, tmp_path, caplog):
+    args = [*tiny_fit_args(words_file, tmp_path / "ck", steps=20), "--samples.every_n_steps", "10"]
+    with caplog.at_level("INFO"):
+        run(args)
+    shown = [r.getMessage() for r in caplog.records if r.getMessage().startswith("samples at step")]
+    assert [m.split(":")[0] for m in shown] == ["samples at step 10", "samples at step 20"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "ck" / "v4-1"), size_guidance={"tensors": 0})
+    events.Reload()
+    assert [e.step for e in events.Tensors("samples/text_summary")] == [10, 20]

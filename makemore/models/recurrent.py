@@ -24,7 +24,8 @@ class Recurrent(nn.Module):
         n_embd: size of each token's embedding.
         n_hidden: size of each layer's hidden state.
         n_layer: stacked layers; layer l reads layer l-1's hidden states.
-        dropout: dropout between layers and before the head (never on the recurrent path).
+        dropout: dropout on the embeddings, between layers and before the head (never on the
+            recurrent path).
     """
 
     examples = "sequences"
