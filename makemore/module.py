@@ -103,11 +103,13 @@ class CharLM(L.LightningModule):
                 optimizer._on_after_step()
             return
         widths = _widths(ys[:steps])
+        params = [p for group in optimizer.param_groups for p in group["params"]]
         for x, y, width in zip(xs[:steps], ys[:steps], widths):
             if width is not None:
                 x, y = x[:, :width], y[:, :width]
             loss = nll(self.net(x), y)
-            optimizer.zero_grad(set_to_none=True)
+            for p in params:  # what zero_grad(set_to_none=True) does, without its profiler scope
+                p.grad = None
             loss.backward()  # not manual_backward: its hooks cost more than this backward pass
             optimizer._on_before_step()  # Lightning's step counting, without its per-step hooks
             optimizer.optimizer.step()
