@@ -81,12 +81,6 @@ class MakemoreCLI(LightningCLI):
         if self.subcommand == "fit":
             print(f"run directory: {self.trainer.default_root_dir}", file=sys.stderr)
 
-    def predict(self, model, datamodule=None, **kwargs) -> None:
-        """Sample and print one item per line on stdout."""
-        for batch in self.trainer.predict(model, datamodule=datamodule, **kwargs):
-            for item in batch:
-                print(item)
-
 
 def _match_examples_to_net(config) -> None:
     """Give the data the examples the net reads (windows or sequences), or refuse a mismatch."""

@@ -115,7 +115,6 @@ class NamesDataModule(L.LightningDataModule):
         split_seed: seed of the shuffle before the split (42: the lecture's split).
         train_fraction: share of items for training.
         val_fraction: share of items for validation; the test split gets the rest.
-        num_samples: how many items ``predict`` samples.
     """
 
     def __init__(
@@ -130,7 +129,6 @@ class NamesDataModule(L.LightningDataModule):
         split_seed: int = 42,
         train_fraction: float = 0.8,
         val_fraction: float = 0.1,
-        num_samples: int = 20,
     ):
         super().__init__()
         # Saved in checkpoints: predict finds the data and its split (block_size is the model's).
@@ -149,9 +147,6 @@ class NamesDataModule(L.LightningDataModule):
             )
         self.fused_steps = fused_steps
         self.eval_batch_size = eval_batch_size
-        if num_samples < 1:
-            raise MakemoreError(f"data.num_samples must be >= 1, got {num_samples}")
-        self.num_samples = num_samples
         self.items = read_items(self.path)
         self.vocab = Vocabulary.from_items(self.items)
         self.chars = self.vocab.chars
@@ -200,7 +195,3 @@ class NamesDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self.eval_dataloader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        """One batch whose length is the number of items to sample."""
-        return DataLoader(torch.arange(self.num_samples), batch_size=max(self.num_samples, 1))

@@ -53,15 +53,13 @@ def sample(
 def score(net: nn.Module, vocab: Vocabulary, items: list[str]) -> list[tuple[str, float, float]]:
     """``(item, total log-probability, mean NLL per character)`` for each item, end token
     included (so a 4-letter item has 5 predicted characters), most likely first."""
+    counts = [len(item) + 1 for item in items]  # predicted characters, the end token included
     if decoding.is_window_model(net):
         x, y = windows(items, vocab, net.block_size)
         per_token = -nll(net(x), y, reduction="none")
-        counts = [len(item) + 1 for item in items]
         totals = [chunk.sum().item() for chunk in per_token.split(counts)]
     else:
-        x, y = sequences(items, vocab, max(len(item) for item in items) + 1)
-        per_token = -nll(net(x), y, reduction="none").view(y.shape)
-        totals = per_token.sum(dim=1).tolist()
-        counts = [len(item) + 1 for item in items]
+        x, y = sequences(items, vocab, max(counts))
+        totals = (-nll(net(x), y, reduction="none").view(y.shape)).sum(dim=1).tolist()
     rows = [(item, total, -total / count) for item, total, count in zip(items, totals, counts)]
     return sorted(rows, key=lambda row: row[1], reverse=True)

@@ -62,11 +62,10 @@ def load(path: str | Path) -> Loaded:
         init_args = dict(spec.get("init_args") or {})
     except (KeyError, TypeError, ValueError):
         raise MakemoreError(f"checkpoint {path} lacks the net, vocabulary or block size makemore saves") from None
-    cls = getattr(models, class_name, None)
-    if class_name not in models.__all__ or cls is None:
+    if class_name not in models.__all__:
         raise MakemoreError(f"checkpoint {path} names net {spec['class_path']!r}, which is not a makemore model")
     vocab = Vocabulary(chars)
-    net = cls(vocab.size, block_size, **init_args)
+    net = getattr(models, class_name)(vocab.size, block_size, **init_args)
     state = {k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
     try:
         net.load_state_dict(state)

@@ -138,14 +138,12 @@ class CharLM(L.LightningModule):
 
     def generate(self, num_samples: int, max_length: int = 30, generator: torch.Generator | None = None) -> list[str]:
         """Sample items with incremental decoding (see ``makemore.generate.sample``)."""
+        from makemore.decoding import is_window_model
         from makemore.generate import sample  # imports this module
 
-        if getattr(self.net, "examples", "windows") == "sequences":
+        if not is_window_model(self.net):
             max_length = min(max_length, self.block_size - 1)
         return sample(self.net, self.vocab, num_samples, max_length=max_length, generator=generator)
-
-    def predict_step(self, batch: torch.Tensor, batch_idx: int) -> list[str]:
-        return self.generate(len(batch))
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         hparams = checkpoint.get("hyper_parameters", {})

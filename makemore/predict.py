@@ -92,20 +92,21 @@ def main(argv: list[str]) -> None:
     print(f"checkpoint: {path}", file=sys.stderr)
     loaded = load(path)
     net, vocab = loaded.net, loaded.vocab
+    window = decoding.is_window_model(net)
     if args.score or args.score_file:
         items = list(args.score or []) + (read_items(args.score_file) if args.score_file else [])
         for item in items:
             check_chars(item, "item", vocab)
         longest = loaded.block_size - 1
-        if not decoding.is_window_model(net) and max(map(len, items)) > longest:
+        if not window and max(map(len, items)) > longest:
             raise MakemoreError(f"this model scores items of at most {longest} characters (its block_size)")
         for item, total, mean in score(net, vocab, items):
             print(f"{item}\t{total:.4f}\t{mean:.4f}")
         return
     # A sequence net sees block_size positions: the boundary token and block_size - 1 characters.
-    limit = 30 if decoding.is_window_model(net) else loaded.block_size - 1
+    limit = 30 if window else loaded.block_size - 1
     max_length = args.max_length or limit
-    if max_length > limit and not decoding.is_window_model(net):
+    if max_length > limit and not window:
         raise MakemoreError(f"--max_length {max_length} is more than this model's {limit} characters (block_size)")
     generator = torch.Generator().manual_seed(args.seed) if args.seed is not None else None
     items = []
@@ -117,10 +118,11 @@ def main(argv: list[str]) -> None:
             net, vocab, args.num_samples, prefix, max_length, args.temperature, args.top_k, args.top_p, generator
         )
     label = labeller(loaded.data)
-    for item in items:
-        print(f"{item}\t{label(item)}" if label else item)
-    if label:
-        new = sum(label(item) == "new" for item in items)
+    labels = [label(item) for item in items] if label else []
+    for item, tag in zip(items, labels or [None] * len(items)):
+        print(f"{item}\t{tag}" if tag else item)
+    if labels:
+        new = labels.count("new")
         print(f"{new} of {len(items)} samples are new ({100 * new / len(items):.0f}%)", file=sys.stderr)
     if args.output:
         Path(args.output).write_text("".join(item + "\n" for item in items), encoding="utf-8")
