@@ -18,6 +18,7 @@ from makemore.sample_callback import SampleCallback
 TRAINER_DEFAULTS = {
     "max_steps": 200_000,
     "log_every_n_steps": 50,
+    "use_distributed_sampler": False,  # the data module shards batches across ranks itself
     "logger": {
         "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
         "init_args": {"save_dir": "checkpoints", "default_hp_metric": False},

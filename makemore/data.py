@@ -177,21 +177,45 @@ class NamesDataModule(L.LightningDataModule):
             self._tensors[split] = build(self.splits[split], self.vocab, self.block_size)
         return self._tensors[split]
 
+    def _placement(self) -> tuple[int, int, int]:
+        """(optimizer step training starts at, this rank, number of ranks); a plain loop: (0, 0, 1)."""
+        trainer = self.trainer
+        if trainer is None:
+            return 0, 0, 1
+        return trainer.global_step, trainer.global_rank, trainer.world_size
+
     def train_dataloader(self) -> DataLoader:
         x, y = self.tensors("train")
+        start, rank, world = self._placement()
         sampler = EpochBatchSampler(
-            len(x), self.batch_size, self.batches_per_epoch, self.sampling_seed, self.fused_steps
+            len(x), self.batch_size, self.batches_per_epoch, self.sampling_seed, self.fused_steps, start, rank, world
         )
-        return DataLoader(TensorPairs(x, y), batch_size=None, sampler=sampler)
+        return _loader(TensorPairs(x, y), sampler)
 
     def eval_dataloader(self, split: str) -> DataLoader:
-        """The whole split in order, in chunks of ``eval_batch_size``."""
+        """The whole split in order, in chunks of ``eval_batch_size``; with several ranks each
+        evaluates its own contiguous share (no example twice) and the metric adds them up."""
         x, y = self.tensors(split)
-        chunks = [slice(i, i + self.eval_batch_size) for i in range(0, len(x), self.eval_batch_size)]
-        return DataLoader(TensorPairs(x, y), batch_size=None, sampler=chunks)
+        _, rank, world = self._placement()
+        first, last = len(x) * rank // world, len(x) * (rank + 1) // world
+        chunks = [slice(i, min(i + self.eval_batch_size, last)) for i in range(first, last, self.eval_batch_size)]
+        return _loader(TensorPairs(x, y), chunks)
 
     def val_dataloader(self) -> DataLoader:
         return self.eval_dataloader("val")
 
     def test_dataloader(self) -> DataLoader:
         return self.eval_dataloader("test")
+
+    def state_dict(self) -> dict:
+        # A resumed run draws its batches from the seed the run started with.
+        return {"sampling_seed": self.sampling_seed}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.sampling_seed = state_dict.get("sampling_seed", self.sampling_seed)
+
+
+def _loader(dataset: TensorPairs, sampler) -> DataLoader:
+    # Its own generator: iterating must not draw from the global RNG (dropout's), or a resumed
+    # run, which starts its loaders at other moments, would see different dropout masks.
+    return DataLoader(dataset, batch_size=None, sampler=sampler, generator=torch.Generator())

@@ -3,3 +3,7 @@
 
 class MakemoreError(Exception):
     """Bad input from the user: the message says what is wrong and how to fix it."""
+
+
+class TrainingDiverged(MakemoreError):
+    """The training loss became infinite or NaN."""

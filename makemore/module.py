@@ -12,6 +12,7 @@ nets, and paying it once per block keeps ``fit`` as fast as a hand-written loop.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import lightning as L
@@ -22,9 +23,12 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torchmetrics import MeanMetric
 
-from makemore.errors import MakemoreError
+from makemore.distributed import sum_gradients_and_normalise, world_size
+from makemore.errors import MakemoreError, TrainingDiverged
 from makemore.optim import SGD
 from makemore.vocab import Vocabulary
+
+DIVERGED_FACTOR = 100  # a loss above 100 * ln(vocab size) has diverged (uniform guessing: 1 * ln V)
 
 
 def nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -74,6 +78,7 @@ class CharLM(L.LightningModule):
         self.scheduler_factory = lr_scheduler
         self.val_nll = MeanMetric()
         self.test_nll = MeanMetric()
+        self._resumed_rng_states = None
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.net(idx)
@@ -89,6 +94,9 @@ class CharLM(L.LightningModule):
         return hasattr(self.net, "fit_counts")
 
     def on_train_start(self) -> None:
+        if self._resumed_rng_states is not None:  # now, after everything that ran since the load
+            torch.set_rng_state(self._resumed_rng_states[self.global_rank].cpu())
+            self._resumed_rng_states = None
         if self.counts_only and self.global_step == 0:
             self.net.fit_counts(*(t.to(self.device) for t in self.trainer.datamodule.tensors("train")))
 
@@ -104,24 +112,59 @@ class CharLM(L.LightningModule):
             return
         widths = _widths(ys[:steps])
         params = [p for group in optimizer.param_groups for p in group["params"]]
+        distributed = world_size() > 1
+        losses = []
         for x, y, width in zip(xs[:steps], ys[:steps], widths):
             if width is not None:
                 x, y = x[:, :width], y[:, :width]
-            loss = nll(self.net(x), y)
             for p in params:  # what zero_grad(set_to_none=True) does, without its profiler scope
                 p.grad = None
-            loss.backward()  # not manual_backward: its hooks cost more than this backward pass
+            if distributed:  # the mean over the global batch: sums and counts from every rank
+                count = (y != -1).sum()
+                loss_sum = nll(self.net(x), y, reduction="sum")
+                loss_sum.backward()
+                sum_gradients_and_normalise(params, count)
+                loss = loss_sum.detach() / count
+            else:
+                loss = nll(self.net(x), y)
+                loss.backward()  # not manual_backward: its hooks cost more than this backward pass
             optimizer._on_before_step()  # Lightning's step counting, without its per-step hooks
             optimizer.optimizer.step()
             optimizer._on_after_step()
             if scheduler is not None:
                 scheduler.step()
+            losses.append(loss.detach())
+        self._stop_if_diverged(losses, start)
         if steps and start // self.log_every_n_steps != self.global_step // self.log_every_n_steps:
             self.log("train_loss", loss, prog_bar=True, logger=False)
             # Straight to the loggers, at the optimizer step (Lightning would use the call count).
             metrics = {"train_loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
             for logger in self.loggers:
                 logger.log_metrics(metrics, step=self.global_step)
+
+    def _stop_if_diverged(self, losses: list[torch.Tensor], start: int) -> None:
+        """A diverged loss stops training before any checkpoint can hold its weights (checked
+        once per block: one sync, not one per step). Diverged: not finite, or above
+        ``DIVERGED_FACTOR * ln(vocab size)``, hopelessly worse than guessing uniformly (with
+        BatchNorm, weights can blow up for long while the loss stays finite)."""
+        if not losses:
+            return
+        losses = torch.stack(losses)
+        ok = torch.isfinite(losses) & (losses <= DIVERGED_FACTOR * math.log(self.vocab.size))
+        if self.trainer.strategy.reduce_boolean_decision(bool(ok.all()), all=True):
+            return
+        bad = int((~ok).int().argmax())  # the first bad step here (0 if only another rank's was)
+        last = self.trainer.checkpoint_callback.last_model_path if self.trainer.checkpoint_callback else ""
+        kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
+        raise TrainingDiverged(
+            f"training diverged: the loss is {losses[bad].item()} at step {start + bad}; {kept}; "
+            f"lower the learning rate (it is {self.optimizers().param_groups[0]['lr']:g}) and train again"
+        )
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Every rank's RNG state (dropout masks), so a resumed run draws what an unbroken one would.
+        states = self.all_gather(torch.get_rng_state())
+        checkpoint["rng_states"] = states if world_size() > 1 else states[None]
 
     def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], metric: MeanMetric, name: str) -> None:
         x, y = batch
@@ -146,6 +189,7 @@ class CharLM(L.LightningModule):
         return sample(self.net, self.vocab, num_samples, max_length=max_length, generator=generator)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._resumed_rng_states = checkpoint.get("rng_states")
         hparams = checkpoint.get("hyper_parameters", {})
         saved = hparams.get("chars", self.vocab.chars)
         if saved != self.vocab.chars:

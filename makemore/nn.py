@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from makemore.distributed import summed, world_size
+
 
 class Linear(nn.Module):
     """``y = x @ W + b`` with ``W ~ randn(fan_in, fan_out) / sqrt(fan_in)`` (Kaiming, no gain)."""
@@ -65,14 +67,29 @@ class BatchNorm1d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
             dims = self._reduce_dims(x)
-            var, mean = torch.var_mean(x, dim=dims, correction=0)
+            mean, var, n = self._batch_moments(x, dims)
             with torch.no_grad():
-                n = x.numel() // mean.numel()
-                unbiased = var * (n / max(n - 1, 1))
-                self._update_running(mean, unbiased)
+                self._update_running(mean, var * (n / max(n - 1, 1)))  # running: unbiased
         else:
             mean, var = self.running_mean, self.running_var
         return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+    @staticmethod
+    def _batch_moments(x: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Mean, biased variance and count over ``dims``. Under DDP (several ranks) they are
+        the statistics of the global batch, every rank's rows together, as
+        ``torch.nn.SyncBatchNorm`` computes them; gradients flow back through the reduction."""
+        n = x.numel() // x.shape[-1] if dims == (0, 1) else x.shape[0]
+        if world_size() == 1:
+            var, mean = torch.var_mean(x, dim=dims, correction=0)
+            return mean, var, n
+        # Two passes (mean, then squared deviations): no cancellation as in E[x^2] - E[x]^2.
+        local = x.sum(dim=dims)
+        sums = summed(torch.cat([local.reshape(-1), x.new_tensor([n])]))  # the count rides along
+        total = sums[-1].detach()
+        mean = (sums[:-1] / total).view_as(local)
+        var = summed(((x - mean) ** 2).sum(dim=dims)) / total
+        return mean, var, int(total.item())
 
     def _update_running(self, mean: torch.Tensor, var: torch.Tensor) -> None:
         m = self.momentum

@@ -1,0 +1,45 @@
+"""Checkpoint files written whole or not at all.
+
+Lightning writes a checkpoint straight to its final name, so a process killed mid-write leaves
+a truncated ``last.ckpt`` and the run has nothing to resume from. Here the bytes go to a
+temporary file beside it, are flushed to disk, and only then renamed over the old file (a
+rename within one folder is atomic): at every instant the name holds a complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+
+def save_atomically(obj, path: str | Path) -> None:
+    """``torch.save(obj, path)``, but a crash at any point leaves the old file at ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with open(partial, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)  # only left if something above failed
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the rename itself reaches the disk
+    finally:
+        os.close(folder)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint IO with atomic local writes (remote URLs keep Lightning's path)."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        if "://" in str(path):
+            super().save_checkpoint(checkpoint, path, storage_options)
+        else:
+            save_atomically(checkpoint, path)

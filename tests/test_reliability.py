@@ -1,0 +1,153 @@
+"""Exact resume after SIGKILL, atomic checkpoint writes, determinism, the divergence guard and
+Ctrl-C: each checked on real runs of the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from makemore.atomic_io import save_atomically
+from makemore.cli import main, run
+
+from .conftest import ROOT, tiny_fit_args
+
+# A Transformer small enough for a test, with dropout on: its masks come from the global RNG,
+# so an exact resume must restore that too.
+SMALL_TRANSFORMER = [
+    "--model.net.init_args.n_layer", "1",
+    "--model.net.init_args.n_head", "2",
+    "--model.net.init_args.n_embd", "16",
+]  # fmt: skip
+
+
+def fit_args(words_file: Path, root: Path, config: str, steps: int, every: int = 50) -> list[str]:
+    args = tiny_fit_args(words_file, root, config=config, steps=steps)
+    args += ["--checkpoint.last_every_n_steps", str(every), "--data.batches_per_epoch", "500"]
+    return args + (SMALL_TRANSFORMER if "transformer" in config else [])
+
+
+def weights(ckpt: Path) -> dict:
+    return torch.load(ckpt, weights_only=True)["state_dict"]
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name  # bit for bit
+
+
+def start(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "makemore", *args]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
+    _, err = process.communicate(timeout=timeout)
+    return process.returncode, err
+
+
+def saved_step(ckpt: Path) -> int:
+    try:
+        return torch.load(ckpt, weights_only=True)["global_step"]
+    except (FileNotFoundError, RuntimeError, EOFError):
+        return -1
+
+
+@pytest.mark.parametrize("config", ["configs/v5.yaml", "configs/transformer.yaml"])
+def test_sigkill_then_resume_from_last_equals_an_unbroken_run(words_file, tmp_path, config):
+    steps = 3000
+    unbroken = start(fit_args(words_file, tmp_path / "a", config, steps, every=100))
+    broken = start(fit_args(words_file, tmp_path / "b", config, steps, every=100))
+    name = Path(config).stem
+    last = tmp_path / "b" / f"{name}-1" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while saved_step(last) < 300 and broken.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.05)  # somewhere after a checkpoint, maybe inside the next one
+    broken.send_signal(signal.SIGKILL)
+    assert finish(broken)[0] == -signal.SIGKILL
+    killed_at = saved_step(last)
+    assert 300 <= killed_at < steps  # really killed mid-run, with a loadable last.ckpt
+
+    code, err = finish(start([*fit_args(words_file, tmp_path / "b", config, steps, every=100), "--ckpt_path", "last"]))
+    assert code == 0, err
+    assert finish(unbroken)[0] == 0
+    resumed, reference = weights(last), weights(tmp_path / "a" / f"{name}-1" / "last.ckpt")
+    assert torch.load(last, weights_only=True)["global_step"] == steps
+    assert_same_weights(resumed, reference)
+
+
+def curve(run_dir: Path, tag: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir)).Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
+@pytest.mark.parametrize("config", ["configs/v5.yaml", "configs/transformer.yaml"])
+def test_same_config_and_seed_give_the_same_curve_and_weights(words_file, tmp_path, config):
+    args = ["--model.log_every_n_steps", "5", "--data.batches_per_epoch", "20"]
+    runs = [run([*fit_args(words_file, tmp_path / str(i), config, steps=60), *args]) for i in range(2)]
+    assert_same_weights(*(cli.model.state_dict() for cli in runs))
+    run_dirs = [tmp_path / str(i) / f"{Path(config).stem}-1" for i in range(2)]
+    for tag in ("train_loss", "val_loss"):
+        first, second = (curve(d, tag) for d in run_dirs)
+        assert len(first) >= 3 and first == second
+
+
+def test_a_save_that_dies_half_way_leaves_the_old_checkpoint(words_file, tmp_path, monkeypatch):
+    run(fit_args(words_file, tmp_path, "configs/v4.yaml", steps=20))
+    last = tmp_path / "v4-1" / "last.ckpt"
+    before = weights(last)
+
+    def torch_save_dies_half_way(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", torch_save_dies_half_way)
+    with pytest.raises(OSError, match="disk full"):
+        save_atomically({"state_dict": {}}, last)
+    monkeypatch.undo()
+    assert_same_weights(weights(last), before)  # still whole and loadable
+    assert sorted(p.name for p in last.parent.glob(".*partial")) == []  # nothing left behind
+
+
+def test_an_absurd_learning_rate_stops_with_one_line_and_a_good_checkpoint(words_file, tmp_path, capsys):
+    args = [*fit_args(words_file, tmp_path, "configs/v4.yaml", steps=200), "--model.optimizer.init_args.lr", "1e6"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code != 0
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("error: training diverged: the loss is ") and " at step " in line
+    assert "last good checkpoint" in line and "lower the learning rate" in line
+    ckpt = torch.load(tmp_path / "v4-1" / "last.ckpt", weights_only=True)
+    assert all(torch.isfinite(t).all() for t in ckpt["state_dict"].values())
+    step = int(line.split(" at step ")[1].split(";")[0])
+    assert ckpt["global_step"] <= step
+
+
+def test_ctrl_c_writes_last_and_exits_cleanly_then_resume_matches(words_file, tmp_path):
+    config, steps = "configs/v5.yaml", 3000
+    process = start(fit_args(words_file, tmp_path / "b", config, steps, every=0))
+    last = tmp_path / "b" / "v5-1" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while saved_step(last) < 0 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # the step-0 checkpoint: training has started
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    code, err = finish(process)
+    assert code == 0, err
+    stopped = saved_step(last)
+    assert 0 < stopped < steps and f"interrupted at step {stopped}" in err
+
+    assert finish(start([*fit_args(words_file, tmp_path / "b", config, steps, every=0), "--ckpt_path", "last"]))[0] == 0
+    run(fit_args(words_file, tmp_path / "a", config, steps, every=0))
+    assert_same_weights(weights(last), weights(tmp_path / "a" / "v5-1" / "last.ckpt"))
