@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from makemore.checkpoint import RunCheckpoint
 from makemore.data import NamesDataModule
@@ -65,7 +66,9 @@ class MakemoreCLI(LightningCLI):
             config.ckpt_path = str(last_checkpoint(config.checkpoint_root, name))
             run_dir = Path(config.ckpt_path).parent  # resume in place
         else:
-            run_dir = self.new_run_dir = next_run_dir(config.checkpoint_root, name)
+            run_dir = next_run_dir(config.checkpoint_root, name)
+            # Other ranks (DDP) claim nothing: Lightning hands them rank 0's checkpoint folder.
+            self.new_run_dir = run_dir if rank_zero_only.rank == 0 else None
         if config.checkpoint.dirpath is None:
             config.checkpoint.dirpath = str(run_dir)
         logger = config.trainer.logger
@@ -79,7 +82,7 @@ class MakemoreCLI(LightningCLI):
         # Claimed only now, so a run that fails to start leaves no empty directory behind.
         if self.subcommand == "fit" and self.new_run_dir is not None:
             claim_run_dir(self.new_run_dir)
-        if self.subcommand == "fit":
+        if self.subcommand == "fit" and rank_zero_only.rank == 0:
             print(f"run directory: {self.trainer.default_root_dir}", file=sys.stderr)
 
 

@@ -1,6 +1,6 @@
 """The few collective operations training needs when several processes train one model (DDP).
 
-With one process every function here is a no-op or the identity, so the single-process path
+With one process every function here is the identity or a no-op, so the single-process path
 pays nothing.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
-from torch.distributed.nn.functional import all_reduce as _differentiable_all_reduce
 
 
 def world_size() -> int:
@@ -16,10 +15,35 @@ def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
+class _SumOverRanks(torch.autograd.Function):
+    """All-reduce (sum) whose backward is an all-reduce too: the gradient of a sum of every
+    rank's loss with respect to a statistic that every rank shares."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.clone()
+        dist.all_reduce(tensor)
+        return tensor
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 def summed(tensor: torch.Tensor) -> torch.Tensor:
-    """``tensor`` summed over all ranks, differentiable: the gradient flowing back is summed too,
-    as the gradient of a sum of every rank's loss must be."""
-    return _differentiable_all_reduce(tensor) if world_size() > 1 else tensor
+    """``tensor`` summed over all ranks, differentiably."""
+    return _SumOverRanks.apply(tensor) if world_size() > 1 else tensor
+
+
+def gathered(tensor: torch.Tensor) -> torch.Tensor:
+    """``(world_size, *tensor.shape)``: every rank's ``tensor``, in rank order."""
+    if world_size() == 1:
+        return tensor[None]
+    parts = [torch.empty_like(tensor) for _ in range(world_size())]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.stack(parts)
 
 
 @torch.no_grad()
@@ -30,7 +54,7 @@ def sum_gradients_and_normalise(params: list[torch.nn.Parameter], count: torch.T
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads] + [count.reshape(1).to(grads[0].dtype)])
     dist.all_reduce(flat)
-    flat /= flat[-1]
+    flat /= flat[-1].clone()
     offset = 0
     for p in params:
         p.grad = flat[offset : offset + p.numel()].view_as(p)

@@ -23,7 +23,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torchmetrics import MeanMetric
 
-from makemore.distributed import sum_gradients_and_normalise, world_size
+from makemore.distributed import gathered, sum_gradients_and_normalise, summed, world_size
 from makemore.errors import MakemoreError, TrainingDiverged
 from makemore.optim import SGD
 from makemore.vocab import Vocabulary
@@ -136,6 +136,9 @@ class CharLM(L.LightningModule):
             losses.append(loss.detach())
         self._stop_if_diverged(losses, start)
         if steps and start // self.log_every_n_steps != self.global_step // self.log_every_n_steps:
+            if distributed:  # the global batch's mean, as one process would log it
+                total = summed(torch.stack([loss_sum.detach(), count.to(loss_sum.dtype)]))
+                loss = total[0] / total[1]
             self.log("train_loss", loss, prog_bar=True, logger=False)
             # Straight to the loggers, at the optimizer step (Lightning would use the call count).
             metrics = {"train_loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
@@ -163,15 +166,14 @@ class CharLM(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Every rank's RNG state (dropout masks), so a resumed run draws what an unbroken one would.
-        states = self.all_gather(torch.get_rng_state())
-        checkpoint["rng_states"] = states if world_size() > 1 else states[None]
+        checkpoint["rng_states"] = gathered(torch.get_rng_state())
 
     def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], metric: MeanMetric, name: str) -> None:
         x, y = batch
         count = (y != -1).sum()
         metric.update(nll(self.net(x), y), weight=count)
         self.log(name, metric, prog_bar=True)
-        self.log("step", float(self.global_step))  # the logger's x-axis: optimizer steps
+        self.log("step", float(self.global_step), sync_dist=True)  # the logger's x-axis: optimizer steps
 
     def validation_step(self, batch, batch_idx):
         self._evaluate(batch, self.val_nll, "val_loss")

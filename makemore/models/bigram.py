@@ -2,7 +2,9 @@
 
 ``P(b | a) = (count(a, b) + alpha) / (count(a) + alpha * V)``: additive (Laplace) smoothing keeps
 every pair possible. ``CharLM`` calls ``fit_counts`` once with the whole training split at the
-start of ``fit``; the counts are a buffer, so they are saved in and restored from checkpoints.
+start of ``fit``. The counts are the model's one parameter: they are saved in and restored from
+checkpoints, and a data-parallel run (DDP) has a parameter to wrap, though no optimizer ever
+touches it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class Bigram(nn.Module):
             raise ValueError(f"smoothing must be >= 0, got {smoothing}")
         self.block_size = block_size
         self.smoothing = smoothing
-        self.register_buffer("counts", torch.zeros(vocab_size, vocab_size))
+        self.counts = nn.Parameter(torch.zeros(vocab_size, vocab_size))
 
     @torch.no_grad()
     def fit_counts(self, contexts: torch.Tensor, targets: torch.Tensor) -> None:
