@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from makemore.errors import MakemoreError
-from makemore.sampler import EpochBatchSampler
+from makemore.sampler import StepBatchSampler
 from makemore.vocab import BOUNDARY, Vocabulary
 
 BUNDLED_DATASET = Path(__file__).parent / "assets" / "names_2015.txt"
@@ -177,26 +177,26 @@ class NamesDataModule(L.LightningDataModule):
             self._tensors[split] = build(self.splits[split], self.vocab, self.block_size)
         return self._tensors[split]
 
-    def _placement(self) -> tuple[int, int, int]:
-        """(optimizer step training starts at, this rank, number of ranks); a plain loop: (0, 0, 1)."""
-        trainer = self.trainer
-        if trainer is None:
-            return 0, 0, 1
-        return trainer.global_step, trainer.global_rank, trainer.world_size
+    def _current_step(self) -> int:
+        return self.trainer.global_step if self.trainer is not None else 0
+
+    def _rank_and_world(self) -> tuple[int, int]:
+        return (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
 
     def train_dataloader(self) -> DataLoader:
         x, y = self.tensors("train")
-        start, rank, world = self._placement()
-        sampler = EpochBatchSampler(
-            len(x), self.batch_size, self.batches_per_epoch, self.sampling_seed, self.fused_steps, start, rank, world
-        )
+        rank, world = self._rank_and_world()
+        sampler = StepBatchSampler(
+            len(x), self.batch_size, self.batches_per_epoch, self.sampling_seed, self.fused_steps,
+            self._current_step, rank, world,
+        )  # fmt: skip
         return _loader(TensorPairs(x, y), sampler)
 
     def eval_dataloader(self, split: str) -> DataLoader:
         """The whole split in order, in chunks of ``eval_batch_size``; with several ranks each
         evaluates its own contiguous share (no example twice) and the metric adds them up."""
         x, y = self.tensors(split)
-        _, rank, world = self._placement()
+        rank, world = self._rank_and_world()
         first, last = len(x) * rank // world, len(x) * (rank + 1) // world
         chunks = [slice(i, min(i + self.eval_batch_size, last)) for i in range(first, last, self.eval_batch_size)]
         return _loader(TensorPairs(x, y), chunks)

@@ -95,7 +95,8 @@ class CharLM(L.LightningModule):
 
     def on_train_start(self) -> None:
         if self._resumed_rng_states is not None:  # now, after everything that ran since the load
-            torch.set_rng_state(self._resumed_rng_states[self.global_rank].cpu())
+            # A copy: torch.set_rng_state crashes on a row of a larger tensor (torch 2.13).
+            torch.set_rng_state(self._resumed_rng_states[self.global_rank].cpu().clone())
             self._resumed_rng_states = None
         if self.counts_only and self.global_step == 0:
             self.net.fit_counts(*(t.to(self.device) for t in self.trainer.datamodule.tensors("train")))

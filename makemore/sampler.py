@@ -1,22 +1,25 @@
-"""Random training batches drawn from a seed and the epoch number alone."""
+"""Random training batches that depend on the seed and the optimizer step alone."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
 
-class EpochBatchSampler(torch.utils.data.Sampler):
-    """Yields ``(fused_steps, batch_size)`` tensors of example ids, drawn with replacement,
-    ``batches_per_epoch`` batches an epoch. The ids do not depend on ``fused_steps``.
+class StepBatchSampler(torch.utils.data.Sampler):
+    """Yields ``(fused_steps, batch_size)`` tensors of example ids, drawn with replacement.
 
-    Epoch ``e`` draws from a generator seeded with ``(seed, e)``, so the order depends on
-    nothing but the seed and the epoch. Lightning calls ``set_epoch`` before every epoch.
+    Optimizer step ``s`` trains on row ``s % batches_per_epoch`` of a table drawn for epoch
+    ``s // batches_per_epoch`` from a generator seeded with ``(seed, epoch)``: the batches
+    depend on nothing but the seed and the step (not on ``fused_steps``, nor on how Lightning
+    counts its epochs). Each iteration starts at the step ``current_step()`` reports and runs
+    to the end of that epoch, so a run resumed at any step, mid-epoch or past the end of a
+    finished run, trains on exactly what an unbroken run would.
 
-    Exact resume: ``start_step`` is the optimizer step training resumes at; the epoch that
-    holds it skips the batches already trained on, so a resumed run sees what an unbroken one
-    would. Ranks: every rank draws the global ``(batches, batch_size * world_size)`` ids and
-    keeps its own columns, so ``world_size`` ranks with batch ``b`` see exactly the batches of
-    one process with batch ``b * world_size``, split without overlap.
+    Ranks: every rank draws the global ``(batches, batch_size * world_size)`` table and keeps
+    its own columns, so ``world_size`` ranks with batch ``b`` see exactly the batches of one
+    process with batch ``b * world_size``, split without overlap.
     """
 
     def __init__(
@@ -26,7 +29,7 @@ class EpochBatchSampler(torch.utils.data.Sampler):
         batches_per_epoch: int,
         seed: int,
         fused_steps: int = 1,
-        start_step: int = 0,
+        current_step: Callable[[], int] = lambda: 0,
         rank: int = 0,
         world_size: int = 1,
     ):
@@ -35,22 +38,19 @@ class EpochBatchSampler(torch.utils.data.Sampler):
         self.batch_size = batch_size
         self.batches_per_epoch = batches_per_epoch
         self.seed = seed
-        self.start_step = start_step
+        self.current_step = current_step
         self.rank, self.world_size = rank, world_size
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return -(-self.batches_per_epoch // self.fused_steps)
 
-    def __iter__(self):
-        generator = torch.Generator().manual_seed((self.seed + 1_000_003 * self.epoch) % 2**63)
+    def epoch_table(self, epoch: int) -> torch.Tensor:
+        """``(batches_per_epoch, batch_size)``: this rank's example ids for every step of ``epoch``."""
+        generator = torch.Generator().manual_seed((self.seed + 1_000_003 * epoch) % 2**63)
         shape = (self.batches_per_epoch, self.batch_size * self.world_size)
         ids = torch.randint(self.num_examples, shape, generator=generator)
-        ids = ids[:, self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
-        done = self.start_step - self.epoch * self.batches_per_epoch
-        if 0 < done < self.batches_per_epoch:  # resuming inside this epoch
-            ids = ids[done:]
-        yield from ids.split(self.fused_steps)
+        return ids[:, self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
+
+    def __iter__(self):
+        epoch, done = divmod(self.current_step(), self.batches_per_epoch)
+        yield from self.epoch_table(epoch)[done:].split(self.fused_steps)

@@ -7,7 +7,7 @@ import torch
 
 from makemore.data import BUNDLED_DATASET, NamesDataModule, read_items, split_items, windows
 from makemore.errors import MakemoreError
-from makemore.sampler import EpochBatchSampler
+from makemore.sampler import StepBatchSampler
 from makemore.vocab import BOUNDARY, Vocabulary
 
 from .conftest import ROOT
@@ -69,16 +69,22 @@ def test_lecture_split_sizes_on_names_txt():
     assert [len(dm.tensors(s)[0]) for s in ("train", "val", "test")] == [182_625, 22_655, 22_866]
 
 
-def test_batches_depend_on_seed_and_epoch_only():
-    def epoch(seed, e, fused):
-        s = EpochBatchSampler(100, 4, 6, seed, fused)
-        s.set_epoch(e)
-        return torch.cat(list(s))
+def test_batches_depend_on_seed_and_step_only():
+    def steps(seed, first, fused):  # the batches from step `first` to the end of its epoch
+        return torch.cat(list(StepBatchSampler(100, 4, 6, seed, fused, current_step=lambda: first)))
 
-    assert torch.equal(epoch(1, 2, 1), epoch(1, 2, 3))  # fusing does not change the stream
-    assert not torch.equal(epoch(1, 2, 1), epoch(1, 3, 1))
-    assert not torch.equal(epoch(1, 2, 1), epoch(2, 2, 1))
-    assert len(EpochBatchSampler(100, 4, 6, 0, 3)) == 2
+    assert torch.equal(steps(1, 12, 1), steps(1, 12, 3))  # fusing does not change the stream
+    assert torch.equal(steps(1, 12, 1)[2:], steps(1, 14, 1))  # resuming at step 14 skips two
+    assert torch.equal(steps(1, 12, 1)[3:], steps(1, 15, 3))
+    assert not torch.equal(steps(1, 12, 1), steps(1, 18, 1))  # the next epoch
+    assert not torch.equal(steps(1, 12, 1), steps(2, 12, 1))
+    assert len(StepBatchSampler(100, 4, 6, 0, 3)) == 2
+
+
+def test_ranks_split_the_global_batch_without_overlap():
+    one = StepBatchSampler(100, 8, 6, 5, 1).epoch_table(3)
+    halves = [StepBatchSampler(100, 4, 6, 5, 1, rank=r, world_size=2).epoch_table(3) for r in range(2)]
+    assert torch.equal(torch.cat(halves, dim=1), one)
 
 
 def test_train_batches_are_stacked_for_fused_steps(words_file):

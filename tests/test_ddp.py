@@ -90,8 +90,8 @@ def test_synchronised_batchnorm_computes_what_syncbatchnorm_does(shape, batch_di
         torch.testing.assert_close(results[r]["running_var"], reference.running_var.reshape(view))
 
 
-def _fit(words_file: Path, root: Path, config: str, batch: int, devices: int, extra: list[str]) -> Path:
-    args = tiny_fit_args(words_file, root, config=config, steps=60)
+def _fit(words_file: Path, root: Path, config: str, batch: int, devices: int, extra: list[str], steps=60) -> Path:
+    args = tiny_fit_args(words_file, root, config=config, steps=steps)
     args += ["--data.batch_size", str(batch), "--data.batches_per_epoch", "30", *extra]
     if devices > 1:
         args += ["--trainer.strategy", "ddp", "--trainer.devices", str(devices)]
@@ -129,3 +129,14 @@ def test_two_processes_with_batch_16_match_one_with_batch_32(words_file, tmp_pat
         first, second = _curve(one.parent, tag), _curve(two.parent, tag)
         assert len(first) == len(second) >= 2
         torch.testing.assert_close(torch.tensor(second), torch.tensor(first), rtol=1e-5, atol=1e-5)
+
+
+def test_two_process_run_resumes_bit_for_bit_with_every_ranks_dropout_state(words_file, tmp_path):
+    extra = ["--model.net.init_args.n_embd", "16", "--model.net.init_args.n_layer", "1"]  # dropout 0.2 on
+    unbroken = _fit(words_file, tmp_path / "a", "configs/transformer.yaml", 16, 2, extra, steps=60)
+    _fit(words_file, tmp_path / "b", "configs/transformer.yaml", 16, 2, extra, steps=45)  # stops mid-epoch
+    resumed = _fit(words_file, tmp_path / "b", "configs/transformer.yaml", 16, 2, [*extra, "--ckpt_path", "last"])
+    a, b = (torch.load(p, weights_only=True) for p in (unbroken, resumed))
+    assert b["global_step"] == 60 and b["rng_states"].shape[0] == 2
+    for name in a["state_dict"]:
+        assert torch.equal(a["state_dict"][name], b["state_dict"][name]), name
