@@ -54,7 +54,7 @@ def compare(config: str, args: argparse.Namespace) -> dict:
         two, two_wall = fit(config, args, two_root, 2, extra)
         a, b = (torch.load(p, weights_only=True) for p in (one, two))
     diff = max((a["state_dict"][k].float() - b["state_dict"][k].float()).abs().max().item() for k in a["state_dict"])
-    val = [next(iter(c["callbacks"].values()))["current_score"] for c in (a, b)]
+    val = [next(iter(c["callbacks"].values()))["best_model_score"] for c in (a, b)]  # one validation: the last
     return {
         "config": Path(config).stem,
         "steps": args.steps,

@@ -45,9 +45,12 @@ class RunCheckpoint(ModelCheckpoint):
     def _interval_of(self, step: int) -> int:
         return step // self.last_every_n_steps if self.last_every_n_steps else 0
 
-    def _write_last(self, trainer) -> None:
+    def _write_last(self, trainer, between_validations: bool = False) -> None:
+        saved_step = self._last_global_step_saved
         self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
         self._interval = self._interval_of(trainer.global_step)
+        if between_validations:  # a validation at this very step must still save best and last
+            self._last_global_step_saved = saved_step
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._interval = self._interval_of(trainer.global_step)
@@ -75,7 +78,7 @@ class RunCheckpoint(ModelCheckpoint):
         stop = trainer.strategy.reduce_boolean_decision(self._interrupted, all=False)  # any rank
         due = self._interval_of(trainer.global_step) != self._interval
         if (stop or due) and self.save_last and self._last_global_step_saved != trainer.global_step:
-            self._write_last(trainer)
+            self._write_last(trainer, between_validations=True)
         if stop:
             rank_zero_info(
                 f"interrupted at step {trainer.global_step}: wrote {self.last_model_path}; "

@@ -180,3 +180,12 @@ def test_v5_killed_at_a_random_moment_resumes_to_the_same_val_loss(tmp_path):
     assert_same_weights(a["state_dict"], b["state_dict"])
     # By step: a validation logged just before the kill may be logged again after the resume.
     assert dict(curve(tmp_path / "a" / "v5-1", "val_loss")) == dict(curve(tmp_path / "b" / "v5-1", "val_loss"))
+
+
+def test_periodic_last_at_a_validation_step_still_saves_the_best_checkpoint(words_file, tmp_path):
+    args = fit_args(words_file, tmp_path, "configs/v4.yaml", steps=40, every=20)
+    run([*args, "--data.batches_per_epoch", "20", "--checkpoint.save_top_k", "-1"])
+    run_dir = tmp_path / "v4-1"
+    assert sorted(p.name.split("-val")[0] for p in run_dir.glob("best-*")) == ["best-step=20", "best-step=40"]
+    last = torch.load(run_dir / "last.ckpt", weights_only=True)
+    assert next(iter(last["callbacks"].values()))["current_score"] is not None  # saved after validating
