@@ -106,7 +106,7 @@ class NamesDataModule(L.LightningDataModule):
             what the model reads (the CLI sets it from the net).
         block_size: context length of window examples (default 8); for sequences, the padded
             length (default: longest item + 1).
-        batch_size: training examples per step.
+        batch_size: training examples per step, per process (DDP: the global batch is this times the ranks).
         batches_per_epoch: random batches per epoch; validation and checkpoints run at each
             epoch's end, so this is the validation interval in steps.
         fused_steps: training batches stacked into one ``training_step`` call (one optimizer
