@@ -19,7 +19,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 from torchmetrics import MeanMetric
 
@@ -94,10 +94,15 @@ class CharLM(L.LightningModule):
         return hasattr(self.net, "fit_counts")
 
     def on_train_start(self) -> None:
-        if self._resumed_rng_states is not None:  # now, after everything that ran since the load
+        states, self._resumed_rng_states = self._resumed_rng_states, None
+        if states is not None and len(states) != self.trainer.world_size:
+            rank_zero_warn(
+                f"the checkpoint holds RNG states of {len(states)} processes, this run has "
+                f"{self.trainer.world_size}: dropout masks will differ from an unbroken run"
+            )
+        elif states is not None:  # now, after everything that ran since the load
             # A copy: torch.set_rng_state crashes on a row of a larger tensor (torch 2.13).
-            torch.set_rng_state(self._resumed_rng_states[self.global_rank].cpu().clone())
-            self._resumed_rng_states = None
+            torch.set_rng_state(states[self.global_rank].cpu().clone())
         if self.counts_only and self.global_step == 0:
             self.net.fit_counts(*(t.to(self.device) for t in self.trainer.datamodule.tensors("train")))
 

@@ -7,6 +7,8 @@ save and summarise it, but none of them calls ``nn.Linear``, ``F.embedding`` or
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -79,7 +81,7 @@ class BatchNorm1d(nn.Module):
         """Mean, biased variance and count over ``dims``. Under DDP (several ranks) they are
         the statistics of the global batch, every rank's rows together, as
         ``torch.nn.SyncBatchNorm`` computes them; gradients flow back through the reduction."""
-        n = x.numel() // x.shape[-1] if dims == (0, 1) else x.shape[0]
+        n = math.prod(x.shape[d] for d in dims)
         if world_size() == 1:
             var, mean = torch.var_mean(x, dim=dims, correction=0)
             return mean, var, n

@@ -57,3 +57,11 @@ def tiny_fit_args(data: Path, root: Path, config: str = "configs/v4.yaml", steps
         "--samples.every_n_steps",
         "0",
     ]
+
+
+def curve(run_dir: Path, tag: str) -> list[tuple[int, float]]:
+    """``(step, value)`` of a scalar in a run's TensorBoard events, in the order written."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir)).Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]

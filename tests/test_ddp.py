@@ -16,7 +16,7 @@ import torch.multiprocessing as mp
 
 from makemore.nn import BatchNorm1d
 
-from .conftest import ROOT, tiny_fit_args
+from .conftest import ROOT, curve, tiny_fit_args
 
 WORLD = 2
 
@@ -103,12 +103,6 @@ def _fit(words_file: Path, root: Path, config: str, batch: int, devices: int, ex
     return runs[0] / "last.ckpt"
 
 
-def _curve(run_dir: Path, tag: str) -> list[float]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    return [e.value for e in EventAccumulator(str(run_dir)).Reload().Scalars(tag)]
-
-
 @pytest.mark.parametrize(
     "config, extra",
     [
@@ -126,7 +120,7 @@ def test_two_processes_with_batch_16_match_one_with_batch_32(words_file, tmp_pat
     for name in a["state_dict"]:
         torch.testing.assert_close(b["state_dict"][name], a["state_dict"][name], rtol=1e-4, atol=1e-5, msg=name)
     for tag in ("train_loss", "val_loss"):  # the loss curves: global batch, whole split
-        first, second = _curve(one.parent, tag), _curve(two.parent, tag)
+        first, second = ([value for _, value in curve(p.parent, tag)] for p in (one, two))
         assert len(first) == len(second) >= 2
         torch.testing.assert_close(torch.tensor(second), torch.tensor(first), rtol=1e-5, atol=1e-5)
 

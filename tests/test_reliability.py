@@ -16,7 +16,7 @@ import torch
 from makemore.atomic_io import save_atomically
 from makemore.cli import main, run
 
-from .conftest import ROOT, tiny_fit_args
+from .conftest import ROOT, curve, tiny_fit_args
 
 # A Transformer small enough for a test, with dropout on: its masks come from the global RNG,
 # so an exact resume must restore that too.
@@ -83,13 +83,6 @@ def test_sigkill_then_resume_from_last_equals_an_unbroken_run(words_file, tmp_pa
     resumed, reference = weights(last), weights(tmp_path / "a" / f"{name}-1" / "last.ckpt")
     assert torch.load(last, weights_only=True)["global_step"] == steps
     assert_same_weights(resumed, reference)
-
-
-def curve(run_dir: Path, tag: str) -> list[tuple[int, float]]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(run_dir)).Reload()
-    return [(e.step, e.value) for e in events.Scalars(tag)]
 
 
 @pytest.mark.parametrize("config", ["configs/v5.yaml", "configs/transformer.yaml"])
