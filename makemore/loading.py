@@ -66,7 +66,9 @@ def load(path: str | Path) -> Loaded:
         raise MakemoreError(f"checkpoint {path} names net {spec['class_path']!r}, which is not a makemore model")
     vocab = Vocabulary(chars)
     net = getattr(models, class_name)(vocab.size, block_size, **init_args)
-    state = {k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
+    weights = checkpoint["state_dict"]
+    prefix = "ema_net.net." if any(k.startswith("ema_net.net.") for k in weights) else "net."  # the evaluated weights
+    state = {k.removeprefix(prefix): v for k, v in weights.items() if k.startswith(prefix)}
     try:
         net.load_state_dict(state)
     except RuntimeError as err:

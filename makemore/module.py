@@ -23,6 +23,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 from torchmetrics import MeanMetric
 
+from makemore.averaging import AveragedNet
 from makemore.distributed import gathered, sum_gradients_and_normalise, summed, world_size
 from makemore.errors import MakemoreError, TrainingDiverged
 from makemore.optim import SGD
@@ -56,6 +57,8 @@ class CharLM(L.LightningModule):
         optimizer: built as ``optimizer(parameters)``; the lecture's hand-written SGD by default.
         lr_scheduler: built as ``lr_scheduler(optimizer)`` and stepped after every optimizer step.
         log_every_n_steps: how often the training loss and learning rate go to the logger.
+        ema_decay: if set, evaluation, checkpoints' best weights and sampling use an
+            exponential moving average of the weights with this decay (``makemore.averaging``).
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class CharLM(L.LightningModule):
         optimizer: OptimizerCallable = SGD,
         lr_scheduler: LRSchedulerCallable | None = None,
         log_every_n_steps: int = 100,
+        ema_decay: float | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -74,6 +78,9 @@ class CharLM(L.LightningModule):
         self.vocab = Vocabulary(chars)
         self.block_size = block_size
         self.net = net(self.vocab.size, block_size)
+        if ema_decay is not None and hasattr(self.net, "fit_counts"):
+            raise MakemoreError("the bigram is fitted by counting, there are no steps to average: drop --model.ema_decay")
+        self.ema_net = AveragedNet(self.net, ema_decay) if ema_decay is not None else None
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
         self.val_nll = MeanMetric()
@@ -82,6 +89,11 @@ class CharLM(L.LightningModule):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.net(idx)
+
+    @property
+    def eval_net(self) -> nn.Module:
+        """The net that is evaluated and sampled: the weight average if there is one."""
+        return self.ema_net.net if self.ema_net is not None else self.net
 
     def on_fit_start(self) -> None:
         # The model summary rounds (76.6 K); the published table gives exact counts.
@@ -118,6 +130,7 @@ class CharLM(L.LightningModule):
             return
         widths = _widths(ys[:steps])
         params = [p for group in optimizer.param_groups for p in group["params"]]
+        net_params = list(self.net.parameters())  # the weight average's order
         distributed = world_size() > 1
         losses = []
         for x, y, width in zip(xs[:steps], ys[:steps], widths):
@@ -139,7 +152,11 @@ class CharLM(L.LightningModule):
             optimizer._on_after_step()
             if scheduler is not None:
                 scheduler.step()
+            if self.ema_net is not None:
+                self.ema_net.update(net_params)
             losses.append(loss.detach())
+        if self.ema_net is not None:
+            self.ema_net.copy_buffers(self.net)
         self._stop_if_diverged(losses, start)
         if steps and start // self.log_every_n_steps != self.global_step // self.log_every_n_steps:
             if distributed:  # the global batch's mean, as one process would log it
@@ -177,7 +194,7 @@ class CharLM(L.LightningModule):
     def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], metric: MeanMetric, name: str) -> None:
         x, y = batch
         count = (y != -1).sum()
-        metric.update(nll(self.net(x), y), weight=count)
+        metric.update(nll(self.eval_net(x), y), weight=count)
         self.log(name, metric, prog_bar=True)
         self.log("step", float(self.global_step), sync_dist=True)  # the logger's x-axis: optimizer steps
 
@@ -192,9 +209,9 @@ class CharLM(L.LightningModule):
         from makemore.decoding import is_window_model
         from makemore.generate import sample  # imports this module
 
-        if not is_window_model(self.net):
+        if not is_window_model(self.eval_net):
             max_length = min(max_length, self.block_size - 1)
-        return sample(self.net, self.vocab, num_samples, max_length=max_length, generator=generator)
+        return sample(self.eval_net, self.vocab, num_samples, max_length=max_length, generator=generator)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._resumed_rng_states = checkpoint.get("rng_states")
@@ -215,7 +232,7 @@ class CharLM(L.LightningModule):
     def configure_optimizers(self):
         if self.counts_only:
             return None  # Lightning then runs without an optimizer
-        optimizer = self.optimizer_factory(self.parameters())
+        optimizer = self.optimizer_factory(self.net.parameters())
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
