@@ -79,7 +79,7 @@ class CharLM(L.LightningModule):
         self.block_size = block_size
         self.net = net(self.vocab.size, block_size)
         if ema_decay is not None and hasattr(self.net, "fit_counts"):
-            raise MakemoreError("the bigram is fitted by counting, there are no steps to average: drop --model.ema_decay")
+            raise MakemoreError("the bigram is fitted by counting: no steps to average; drop --model.ema_decay")
         self.ema_net = AveragedNet(self.net, ema_decay) if ema_decay is not None else None
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
