@@ -3,6 +3,10 @@
 Each cell keeps PyTorch's layout of gates (so tests can copy weights from ``nn.RNNCell``,
 ``nn.LSTMCell`` and ``nn.GRUCell``): an input projection and a hidden projection, both with bias,
 whose outputs are the gates stacked along the last dimension.
+
+``recur`` takes an optional replacement for the hidden projection's weight: a model passes the
+DropConnect'ed weight (Wan et al. 2013), drawn once per sequence, as AWD-LSTM does (Merity et
+al. 2018) to regularise the recurrent path without disturbing the memory from step to step.
 """
 
 from __future__ import annotations
@@ -28,9 +32,13 @@ class RNNCell(nn.Module):
         """One step from the input ``x``."""
         return self.recur(self.input_proj(x), state)
 
-    def recur(self, x_proj: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    def hidden(self, h: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """The hidden projection, with ``weight`` in place of its own if given."""
+        return h @ (self.hidden_proj.weight if weight is None else weight) + self.hidden_proj.bias
+
+    def recur(self, x_proj: torch.Tensor, h: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         """One step from the already projected input (a model projects all steps at once)."""
-        return torch.tanh(x_proj + self.hidden_proj(h))
+        return torch.tanh(x_proj + self.hidden(h, weight))
 
 
 class LSTMCell(RNNCell):
@@ -39,9 +47,11 @@ class LSTMCell(RNNCell):
 
     gates = 4
 
-    def recur(self, x_proj: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    def recur(
+        self, x_proj: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], weight: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
         h, c = state
-        i, f, g, o = (x_proj + self.hidden_proj(h)).chunk(4, dim=-1)
+        i, f, g, o = (x_proj + self.hidden(h, weight)).chunk(4, dim=-1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, c
@@ -55,9 +65,9 @@ class GRUCell(RNNCell):
 
     gates = 3
 
-    def recur(self, x_proj: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    def recur(self, x_proj: torch.Tensor, h: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         xr, xz, xn = x_proj.chunk(3, dim=-1)
-        hr, hz, hn = self.hidden_proj(h).chunk(3, dim=-1)
+        hr, hz, hn = self.hidden(h, weight).chunk(3, dim=-1)
         r = torch.sigmoid(xr + hr)
         z = torch.sigmoid(xz + hz)
         n = torch.tanh(xn + r * hn)

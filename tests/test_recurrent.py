@@ -48,3 +48,28 @@ def test_parameter_counts_match_torch():
     for mine_cls, torch_cls in PAIRS:
         mine, theirs = mine_cls(6, 10), torch_cls(6, 10)
         assert sum(p.numel() for p in mine.parameters()) == sum(p.numel() for p in theirs.parameters())
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_weight_drop_masks_the_hidden_weights_once_per_sequence_and_only_in_training(cell):
+    from makemore.models import Recurrent
+
+    torch.manual_seed(0)
+    net = Recurrent(7, 10, cell=cell, n_embd=8, n_hidden=16, n_layer=2, weight_drop=0.5)
+    idx = torch.randint(0, 7, (4, 9))
+    seen = []
+    for layer in net.cells:  # record the weight each step of each layer is given
+        original = layer.recur
+        layer.recur = lambda x, s, w, original=original: (seen.append(w), original(x, s, w))[1]
+    net.train()(idx)
+    for layer, start in zip(net.cells, (0, 9)):
+        weights = seen[start : start + 9]
+        assert all(w is weights[0] for w in weights)  # one mask for every time step
+        w, ref = weights[0], layer.hidden_proj.weight
+        kept = w != 0
+        assert 0.3 < kept.float().mean() < 0.7
+        assert_close(w[kept], ref[kept] * 2)  # the kept ones scaled by 1 / (1 - p)
+    seen.clear()
+    plain = Recurrent(7, 10, cell=cell, n_embd=8, n_hidden=16, n_layer=2)
+    plain.load_state_dict(net.state_dict())
+    assert_close(net.eval()(idx), plain.eval()(idx))  # eval: no mask at all

@@ -24,8 +24,9 @@ class Recurrent(nn.Module):
         n_embd: size of each token's embedding.
         n_hidden: size of each layer's hidden state.
         n_layer: stacked layers; layer l reads layer l-1's hidden states.
-        dropout: dropout on the embeddings, between layers and before the head (never on the
-            recurrent path).
+        dropout: dropout on the embeddings, between layers and before the head.
+        weight_drop: DropConnect on each layer's hidden-to-hidden weights, one mask per
+            forward pass shared by every time step (the recurrent path's regulariser).
     """
 
     examples = "sequences"
@@ -39,6 +40,7 @@ class Recurrent(nn.Module):
         n_hidden: int = 128,
         n_layer: int = 1,
         dropout: float = 0.0,
+        weight_drop: float = 0.0,
     ):
         super().__init__()
         self.block_size = block_size
@@ -47,6 +49,7 @@ class Recurrent(nn.Module):
         self.cells = nn.ModuleList(CELLS[cell](size, n_hidden) for size in sizes)
         self.start = nn.Parameter(torch.zeros(n_layer, n_hidden))  # learned initial hidden state
         self.drop = Dropout(dropout)
+        self.weight_drop = Dropout(weight_drop)
         self.head = Linear(n_hidden, vocab_size)
         with torch.no_grad():
             self.head.weight.mul_(0.1)  # a less confident first guess: loss starts near ln(vocab)
@@ -65,9 +68,10 @@ class Recurrent(nn.Module):
         current = states if states is not None else self.initial_state(idx.shape[0])
         for layer, cell in enumerate(self.cells):
             inputs = cell.input_proj(x)  # every time step's input projection in one matmul
+            weight = self.weight_drop(cell.hidden_proj.weight) if self.weight_drop.p else None
             state, outputs = current[layer], []
             for t in range(idx.shape[1]):
-                state = cell.recur(inputs[:, t], state)
+                state = cell.recur(inputs[:, t], state, weight)
                 outputs.append(state[0] if isinstance(state, tuple) else state)
             current[layer] = state
             x = self.drop(torch.stack(outputs, dim=1))
