@@ -189,3 +189,15 @@ class Dropout(nn.Module):
             return x
         keep = torch.rand_like(x) >= self.p
         return x * keep / (1.0 - self.p)
+
+
+class TokenDropout(Dropout):
+    """Dropout of whole token vectors: in training, each position of a ``(B, T, C)`` input is
+    zeroed with probability ``p`` (all its channels at once), the rest scaled by ``1 / (1 - p)``.
+    On token embeddings this hides random input characters, a noising that regularises
+    small-data language models (Xie et al. 2017; embedding dropout, Gal & Ghahramani 2016)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        return x * super().forward(x.new_ones(*x.shape[:-1], 1))

@@ -5,7 +5,18 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from makemore.nn import GELU, BatchNorm1d, Dropout, Embedding, FlattenConsecutive, LayerNorm, Linear, Sequential, Tanh
+from makemore.nn import (
+    GELU,
+    BatchNorm1d,
+    Dropout,
+    Embedding,
+    FlattenConsecutive,
+    LayerNorm,
+    Linear,
+    Sequential,
+    Tanh,
+    TokenDropout,
+)
 
 
 def grads(*tensors):
@@ -155,3 +166,13 @@ def test_dropout_scales_in_training_and_is_identity_in_eval():
     assert torch.equal(layer(x), x)
     with pytest.raises(ValueError, match="dropout"):
         Dropout(1.0)
+
+
+def test_token_dropout_hides_whole_positions_and_is_identity_in_eval():
+    layer = TokenDropout(0.25)
+    x = torch.randn(400, 50, 8)
+    y = layer(x)
+    hidden = (y == 0).all(dim=-1)  # (B, T): a position is zeroed in every channel or in none
+    assert abs(hidden.float().mean().item() - 0.25) < 0.01
+    assert_close(y[~hidden], x[~hidden] / 0.75)
+    assert torch.equal(layer.eval()(x), x)

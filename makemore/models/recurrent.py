@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from makemore.nn import Dropout, Embedding, Linear
+from makemore.nn import Dropout, Embedding, Linear, TokenDropout
 from makemore.recurrent import GRUCell, LSTMCell, RNNCell
 
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
@@ -27,6 +27,7 @@ class Recurrent(nn.Module):
         dropout: dropout on the embeddings, between layers and before the head.
         weight_drop: DropConnect on each layer's hidden-to-hidden weights, one mask per
             forward pass shared by every time step (the recurrent path's regulariser).
+        token_drop: in training, hide each input character's embedding with this probability.
     """
 
     examples = "sequences"
@@ -41,6 +42,7 @@ class Recurrent(nn.Module):
         n_layer: int = 1,
         dropout: float = 0.0,
         weight_drop: float = 0.0,
+        token_drop: float = 0.0,
     ):
         super().__init__()
         self.block_size = block_size
@@ -50,6 +52,7 @@ class Recurrent(nn.Module):
         self.start = nn.Parameter(torch.zeros(n_layer, n_hidden))  # learned initial hidden state
         self.drop = Dropout(dropout)
         self.weight_drop = Dropout(weight_drop)
+        self.token_drop = TokenDropout(token_drop)
         self.head = Linear(n_hidden, vocab_size)
         with torch.no_grad():
             self.head.weight.mul_(0.1)  # a less confident first guess: loss starts near ln(vocab)
@@ -64,7 +67,7 @@ class Recurrent(nn.Module):
 
     def forward(self, idx: torch.Tensor, states: list | None = None) -> torch.Tensor:
         """With ``states`` (a list, updated in place), ``idx`` continues from those states."""
-        x = self.drop(self.wte(idx))
+        x = self.drop(self.token_drop(self.wte(idx)))
         current = states if states is not None else self.initial_state(idx.shape[0])
         for layer, cell in enumerate(self.cells):
             inputs = cell.input_proj(x)  # every time step's input projection in one matmul

@@ -10,7 +10,7 @@ from torch import nn
 
 from makemore.attention import CausalSelfAttention
 from makemore.errors import MakemoreError
-from makemore.nn import GELU, Dropout, Embedding, LayerNorm, Linear, Sequential
+from makemore.nn import GELU, Dropout, Embedding, LayerNorm, Linear, Sequential, TokenDropout
 
 
 class Block(nn.Module):
@@ -38,6 +38,7 @@ class Transformer(nn.Module):
         n_head: attention heads per block.
         n_embd: width of the residual stream.
         dropout: dropout on attention weights, residual branches and embeddings.
+        token_drop: in training, hide each input character's embedding with this probability.
     """
 
     examples = "sequences"
@@ -50,6 +51,7 @@ class Transformer(nn.Module):
         n_head: int = 4,
         n_embd: int = 64,
         dropout: float = 0.0,
+        token_drop: float = 0.0,
     ):
         super().__init__()
         if n_embd % n_head:
@@ -58,6 +60,7 @@ class Transformer(nn.Module):
         self.wte = Embedding(vocab_size, n_embd)
         self.wpe = Embedding(block_size, n_embd)
         self.drop = Dropout(dropout)
+        self.token_drop = TokenDropout(token_drop)
         self.blocks = nn.ModuleList(Block(n_embd, n_head, dropout) for _ in range(n_layer))
         self.ln_f = LayerNorm(n_embd)
         self.head = Linear(n_embd, vocab_size, bias=False)
@@ -82,7 +85,7 @@ class Transformer(nn.Module):
         if start + T > self.block_size:
             raise MakemoreError(f"a sequence of {start + T} tokens is longer than block_size={self.block_size}")
         pos = torch.arange(start, start + T, device=idx.device)
-        x = self.drop(self.wte(idx) + self.wpe(pos))
+        x = self.drop(self.token_drop(self.wte(idx)) + self.wpe(pos))
         for i, block in enumerate(self.blocks):
             x = block(x, caches[i] if caches is not None else None)
         return self.head(self.ln_f(x))
