@@ -90,7 +90,10 @@ def _match_examples_to_net(config) -> None:
     """Give the data the examples the net reads (windows or sequences), or refuse a mismatch."""
     class_path = str(config.model.net.class_path)
     module_name, _, class_name = class_path.rpartition(".")
-    wanted = getattr(getattr(importlib.import_module(module_name), class_name), "examples", None)
+    net_class = getattr(importlib.import_module(module_name), class_name)
+    wanted = getattr(net_class, "examples", None)
+    if hasattr(net_class, "reads"):  # an ensemble reads what its members read
+        wanted = net_class.reads(list(config.model.net.init_args.members))
     if config.data.examples is None:
         config.data.examples = wanted or "windows"
     elif wanted is not None and config.data.examples != wanted:

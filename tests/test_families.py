@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from makemore.models import MLP, Bigram, Recurrent, Transformer, WaveNet
+from makemore.models import MLP, Bigram, Ensemble, Recurrent, Transformer, WaveNet
 from makemore.module import nll
 
 V, BLOCK = 11, 8
@@ -20,6 +20,17 @@ FAMILIES = {
     "lstm": lambda: Recurrent(V, BLOCK, cell="lstm", n_embd=8, n_hidden=16, n_layer=2),
     "gru": lambda: Recurrent(V, BLOCK, cell="gru", n_embd=8, n_hidden=16, n_layer=2),
     "transformer": lambda: Transformer(V, BLOCK, n_layer=2, n_head=2, n_embd=16),
+    "ensemble": lambda: Ensemble(
+        V,
+        BLOCK,
+        [
+            {"class_path": "makemore.models.Recurrent", "init_args": {"cell": "lstm", "n_embd": 8, "n_hidden": 16}},
+            {"class_path": "makemore.models.Transformer", "init_args": {"n_layer": 1, "n_head": 2, "n_embd": 16}},
+        ],
+    ),
+    "ensemble-windows": lambda: Ensemble(
+        V, BLOCK, [{"class_path": "MLP", "init_args": {"n_embd": 6, "n_hidden": 16}}, {"class_path": "MLP"}]
+    ),
 }
 SEQUENCE = [name for name, make in FAMILIES.items() if make().examples == "sequences"]
 
@@ -42,7 +53,7 @@ def test_sequence_models_are_causal(name):
         assert not torch.allclose(net(changed)[:, t + 1 :], net(x)[:, t + 1 :])
 
 
-@pytest.mark.parametrize("name", ["mlp", "mlp-direct"])
+@pytest.mark.parametrize("name", ["mlp", "mlp-direct", "ensemble-windows"])
 def test_window_models_see_their_whole_window(name):
     net = FAMILIES[name]().eval()
     x = torch.randint(0, V, (4, BLOCK))
@@ -128,3 +139,28 @@ def test_trimming_unreached_padding_leaves_the_loss_unchanged():
     assert widths == [3, 5]
     for xb, yb, w in zip(x, y, widths):
         assert_close(nll(net(xb[:, :w]), yb[:, :w]), nll(net(xb), yb))
+
+
+def test_ensemble_trains_each_member_on_its_own_loss_and_evaluates_their_mixture():
+    net = FAMILIES["ensemble"]()
+    x, y = batch(net, 16)
+    losses = [nll(member(x), y) for member in net.eval().members]
+    assert_close(nll(torch.stack([m(x) for m in net.members]), y), torch.stack(losses).mean())
+    mixture = torch.stack([m(x).softmax(-1) for m in net.members]).mean(0)
+    assert_close(net(x), mixture.log())  # eval: the log of the mean distribution
+    assert net.train()(x).shape == (2, 16, BLOCK, V)
+
+
+@pytest.mark.parametrize(
+    "members, problem",
+    [
+        ([], "at least one member"),
+        ([{"class_path": "torch.nn.Linear"}], "not a makemore model"),
+        ([{"class_path": "MLP"}, {"class_path": "Transformer"}], "all read windows or all read sequences"),
+    ],
+)
+def test_ensemble_refuses_bad_members(members, problem):
+    from makemore.errors import MakemoreError
+
+    with pytest.raises(MakemoreError, match=problem):
+        Ensemble(V, BLOCK, members)
