@@ -38,7 +38,9 @@ def test_bigram_fit_counts_the_whole_training_split(words_file, tmp_path):
     assert torch.equal(cli.model.net.counts, expected)
 
 
-@pytest.mark.parametrize("config, examples", [("transformer", "windows"), ("v4", "sequences"), ("lstm", "windows")])
+@pytest.mark.parametrize(
+    "config, examples", [("transformer", "windows"), ("v4", "sequences"), ("lstm", "windows"), ("best", "windows")]
+)
 def test_model_given_the_other_kind_of_data(config, examples, words_file, tmp_path, capsys):
     args = [*tiny_fit_args(words_file, tmp_path / "ck", config=f"configs/{config}.yaml"), "--data.examples", examples]
     line = _fails(args, capsys)

@@ -145,7 +145,10 @@ def test_ensemble_trains_each_member_on_its_own_loss_and_evaluates_their_mixture
     net = FAMILIES["ensemble"]()
     x, y = batch(net, 16)
     losses = [nll(member(x), y) for member in net.eval().members]
-    assert_close(nll(torch.stack([m(x) for m in net.members]), y), torch.stack(losses).mean())
+    stacked = torch.stack([m(x) for m in net.members])
+    assert_close(nll(stacked, y), torch.stack(losses).mean())
+    sums = [nll(member(x), y, reduction="sum") for member in net.members]  # the DDP path's sums
+    assert_close(nll(stacked, y, reduction="sum"), torch.stack(sums).mean())
     mixture = torch.stack([m(x).softmax(-1) for m in net.members]).mean(0)
     assert_close(net(x), mixture.log())  # eval: the log of the mean distribution
     assert net.train()(x).shape == (2, 16, BLOCK, V)
