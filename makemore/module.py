@@ -36,8 +36,9 @@ DIVERGED_FACTOR = 100  # a loss above 100 * ln(vocab size) has diverged (uniform
 def nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Negative log-likelihood of the targets, skipping the ``-1`` ones. Logits with one more
     leading dimension than usual are an ensemble's members in training: the mean of their losses."""
-    members = logits.shape[0] if logits.ndim == targets.ndim + 2 else 1
+    members = 1
     if logits.ndim == targets.ndim + 2:
+        members = len(logits)
         targets = targets.expand(members, *targets.shape)
     flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
     loss = F.cross_entropy(flat_logits, flat_targets, ignore_index=-1, reduction=reduction)
