@@ -31,6 +31,7 @@ class AveragedNet(nn.Module):
             raise MakemoreError(f"--model.ema_decay must lie strictly between 0 and 1 (e.g. 0.999), got {decay}")
         self.decay = decay
         self.net = copy.deepcopy(net).requires_grad_(False)
+        self._params = list(self.net.parameters())  # loads and device moves keep these objects
         self.updates = 0
 
     def get_extra_state(self) -> dict:
@@ -44,7 +45,7 @@ class AveragedNet(nn.Module):
         """One step toward ``params`` (the trained net's parameters, in ``net.parameters()`` order)."""
         n = self.updates
         decay = min(self.decay, (1 + n) / (10 + n))
-        torch._foreach_lerp_(list(self.net.parameters()), params, 1 - decay)
+        torch._foreach_lerp_(self._params, params, 1 - decay)
         self.updates += 1
 
     @torch.no_grad()

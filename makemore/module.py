@@ -145,7 +145,7 @@ class CharLM(L.LightningModule):
             return
         widths = _widths(ys[:steps])
         params = [p for group in optimizer.param_groups for p in group["params"]]
-        net_params = list(self.net.parameters())  # the weight average's order
+        averaged = list(self.net.parameters()) if self.ema_net is not None else None  # the average's order
         distributed = world_size() > 1
         losses = []
         for x, y, width in zip(xs[:steps], ys[:steps], widths):
@@ -167,10 +167,10 @@ class CharLM(L.LightningModule):
             optimizer._on_after_step()
             if scheduler is not None:
                 scheduler.step()
-            if self.ema_net is not None:
-                self.ema_net.update(net_params)
+            if averaged is not None:
+                self.ema_net.update(averaged)
             losses.append(loss.detach())
-        if self.ema_net is not None:
+        if averaged is not None:
             self.ema_net.copy_buffers(self.net)
         self._stop_if_diverged(losses, start)
         if steps and start // self.log_every_n_steps != self.global_step // self.log_every_n_steps:

@@ -29,18 +29,16 @@ class Ensemble(nn.Module):
 
     def __init__(self, vocab_size: int, block_size: int, members: list[dict]):
         super().__init__()
-        self.examples = self.reads(members)
+        classes = _classes(members)
+        self.examples = _examples(classes)
         self.block_size = block_size
-        nets = (cls(vocab_size, block_size, **dict(spec.get("init_args") or {})) for cls, spec in _classes(members))
+        nets = (cls(vocab_size, block_size, **dict(spec.get("init_args") or {})) for cls, spec in classes)
         self.members = nn.ModuleList(nets)
 
     @staticmethod
     def reads(members: list[dict]) -> str:
         """The examples the members read (the CLI asks before building anything)."""
-        kinds = {getattr(cls, "examples", "windows") for cls, _ in _classes(members)}
-        if len(kinds) > 1:
-            raise MakemoreError("Ensemble members must all read windows or all read sequences, not both")
-        return kinds.pop()
+        return _examples(_classes(members))
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         logits = torch.stack([member(idx) for member in self.members])
@@ -70,3 +68,10 @@ def _classes(members: list[dict]) -> list[tuple[type, dict]]:
             raise MakemoreError(f"Ensemble member {spec.get('class_path')!r} is not a makemore model")
         found.append((getattr(models, name), spec))
     return found
+
+
+def _examples(classes: list[tuple[type, dict]]) -> str:
+    kinds = {getattr(cls, "examples", "windows") for cls, _ in classes}
+    if len(kinds) > 1:
+        raise MakemoreError("Ensemble members must all read windows or all read sequences, not both")
+    return kinds.pop()
