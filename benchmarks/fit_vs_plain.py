@@ -12,8 +12,9 @@ update is the lecture's own ``p.data += -lr * p.grad``; otherwise ``optimizer.st
 ``fit`` runs with its defaults (TensorBoard logging, checkpoints, progress bar). Only training
 steps are timed (start-up and validation are not). The two alternate in fresh processes,
 ``--rounds`` times each; the table gives the median steps per second of each and the median
-over rounds of the ratio fit / plain within a round (>= 1: fit is no slower). Pairing by round
-cancels most of a shared machine's drift. (The bigram is fitted by counting: no steps to time.)
+over rounds of the ratio fit / plain within a round (>= 1: fit is no slower), by wall-clock time
+and by the process's CPU time. Pairing by round cancels most of a shared machine's drift; CPU
+time also leaves out the time another process held the core. (The bigram is fitted by counting: no steps to time.)
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def plain(config: str, data: str | None, steps: int) -> dict:
     base_lr = optimizer.param_groups[0]["lr"]
     parameters = list(net.parameters())
     lossi = []
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for i in range(steps):
         ix = torch.randint(0, xtr.shape[0], (dm.batch_size,))
         x, y = xtr[ix], ytr[ix]
@@ -70,7 +71,7 @@ def plain(config: str, data: str | None, steps: int) -> dict:
             if scheduler is not None:
                 scheduler.step()
         lossi.append(loss.log10().item())
-    return {"steps": steps, "seconds": time.perf_counter() - start}
+    return {"steps": steps, "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start}
 
 
 def fit(config: str, data: str | None, steps: int, extra: str = "") -> None:
@@ -83,7 +84,8 @@ def fit(config: str, data: str | None, steps: int, extra: str = "") -> None:
         run(args + (["--data.path", data] if data else []))
 
 
-def child(kind: str, config: str, args: argparse.Namespace) -> float:
+def child(kind: str, config: str, args: argparse.Namespace) -> tuple[float, float]:
+    """Steps per second of wall-clock time and of the process's CPU time."""
     cmd = [sys.executable, __file__, config, "--child", kind, "--steps", str(args.steps)]
     cmd += ["--data", args.data] if args.data else []
     cmd += ["--fit-args", args.fit_args] if args.fit_args else []
@@ -92,16 +94,26 @@ def child(kind: str, config: str, args: argparse.Namespace) -> float:
         raise SystemExit(f"{kind} {config} failed:\n{out.stderr[-3000:]}")
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     row = json.loads(lines[-1])
-    return row["steps"] / row["seconds"]
+    return row["steps"] / row["seconds"], row["steps"] / row["cpu_seconds"]
 
 
 def compare(config: str, args: argparse.Namespace) -> dict:
-    rates = {"plain": [], "fit": []}
+    rates, cpu_rates = {"plain": [], "fit": []}, {"plain": [], "fit": []}
     for _ in range(args.rounds):
         for kind in rates:
-            rates[kind].append(child(kind, config, args))
+            wall, cpu = child(kind, config, args)
+            rates[kind].append(wall)
+            cpu_rates[kind].append(cpu)
     paired = statistics.median(f / p for f, p in zip(rates["fit"], rates["plain"]))
-    return {"config": Path(config).stem, "steps": args.steps, "rates": rates, "paired_ratio": paired}
+    paired_cpu = statistics.median(f / p for f, p in zip(cpu_rates["fit"], cpu_rates["plain"]))
+    return {
+        "config": Path(config).stem,
+        "steps": args.steps,
+        "rates": rates,
+        "cpu_rates": cpu_rates,
+        "paired_ratio": paired,
+        "paired_cpu_ratio": paired_cpu,
+    }
 
 
 def main() -> None:
@@ -126,12 +138,13 @@ def main() -> None:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2))
-    print("| config | plain steps/s | fit steps/s | fit / plain (median of rounds) | rounds (plain; fit) |")
-    print("|---|---|---|---|---|")
+    print("| config | plain steps/s | fit steps/s | fit / plain (median of rounds) | by CPU | rounds (plain; fit) |")
+    print("|---|---|---|---|---|---|")
     for r in results:
         plain_rate, fit_rate = (statistics.median(r["rates"][k]) for k in ("plain", "fit"))
         rounds = "; ".join(", ".join(f"{v:.0f}" for v in r["rates"][k]) for k in ("plain", "fit"))
-        print(f"| {r['config']} | {plain_rate:.0f} | {fit_rate:.0f} | {r['paired_ratio']:.2f} | {rounds} |")
+        ratios = f"{r['paired_ratio']:.2f} | {r['paired_cpu_ratio']:.2f}"
+        print(f"| {r['config']} | {plain_rate:.0f} | {fit_rate:.0f} | {ratios} | {rounds} |")
 
 
 if __name__ == "__main__":

@@ -57,3 +57,15 @@ def test_checkpoint_built_for_a_shorter_context(words_file, tmp_path, capsys):
     args = ["validate", "--config", config, "--data.path", str(longer), "--trainer.logger", "false"]
     line = _fails([*args, "--ckpt_path", str(ckpt)], capsys)
     assert line.startswith("error: the checkpoint was built for block_size=10 but the data gives 19")
+
+
+def test_foreach_adamw_trains_the_same_weights_as_the_default(words_file, tmp_path):
+    # The AdamW configs ask for foreach: true for speed; their README figures were measured with
+    # torch's CPU default, so both must give the same weights, bit for bit.
+    weights = []
+    for foreach in ("true", "false"):
+        args = tiny_fit_args(words_file, tmp_path / foreach, config="configs/transformer.yaml", steps=15)
+        cli = run([*args, "--model.optimizer.init_args.foreach", foreach])
+        assert cli.trainer.optimizers[0].param_groups[0]["foreach"] is (foreach == "true")
+        weights.append(torch.cat([p.detach().flatten() for p in cli.model.net.parameters()]))
+    assert torch.equal(weights[0], weights[1])
