@@ -43,7 +43,7 @@ def train_one(config: str, data: str | None, steps: int | None, root: str) -> di
     }
     return {
         "config": Path(config).stem,
-        "params": sum(p.numel() for p in model.parameters()),
+        "params": sum(p.numel() for p in model.net.parameters()),  # not the weight average's copy
         "train": losses["train"],
         "val": losses["val"],
         "test": losses["test"],
