@@ -66,6 +66,8 @@ class CharLM(L.LightningModule):
         log_every_n_steps: how often the training loss and learning rate go to the logger.
         ema_decay: if set, evaluation, checkpoints' best weights and sampling use an
             exponential moving average of the weights with this decay (``makemore.averaging``).
+        decay_vectors: if False, parameters with fewer than two dimensions (biases, LayerNorm
+            gains and shifts) get no weight decay; only matrices and embedding tables do.
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class CharLM(L.LightningModule):
         lr_scheduler: LRSchedulerCallable | None = None,
         log_every_n_steps: int = 100,
         ema_decay: float | None = None,
+        decay_vectors: bool = True,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -89,6 +92,7 @@ class CharLM(L.LightningModule):
             raise MakemoreError("the bigram is fitted by counting: no steps to average; drop --model.ema_decay")
         self.ema_net = AveragedNet(self.net, ema_decay) if ema_decay is not None else None
         self.optimizer_factory = optimizer
+        self.decay_vectors = decay_vectors
         self.scheduler_factory = lr_scheduler
         self.val_nll = MeanMetric()
         self.test_nll = MeanMetric()
@@ -244,10 +248,20 @@ class CharLM(L.LightningModule):
                 f"pass --data.block_size {saved} (and the data it was trained on)"
             )
 
+    def _parameter_groups(self):
+        if self.decay_vectors:
+            return self.net.parameters()
+        # decay pulls a LayerNorm gain towards 0, not towards its neutral 1; biases need no limit
+        params = list(self.net.parameters())
+        return [
+            {"params": [p for p in params if p.ndim >= 2]},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+        ]
+
     def configure_optimizers(self):
         if self.counts_only:
             return None  # Lightning then runs without an optimizer
-        optimizer = self.optimizer_factory(self.net.parameters())
+        optimizer = self.optimizer_factory(self._parameter_groups())
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)

@@ -69,3 +69,21 @@ def test_foreach_adamw_trains_the_same_weights_as_the_default(words_file, tmp_pa
         assert cli.trainer.optimizers[0].param_groups[0]["foreach"] is (foreach == "true")
         weights.append(torch.cat([p.detach().flatten() for p in cli.model.net.parameters()]))
     assert torch.equal(weights[0], weights[1])
+
+
+def test_decay_vectors_false_decays_only_matrices(words_file, tmp_path):
+    args = tiny_fit_args(words_file, tmp_path, config="configs/transformer.yaml", steps=1)
+    cli = run([*args, "--model.decay_vectors", "false"])
+    optimizer = cli.model.configure_optimizers()["optimizer"]  # fresh: no moments yet
+    params = list(cli.model.net.parameters())
+    before = [p.detach().clone() for p in params]
+    for p in params:
+        p.grad = torch.zeros_like(p)  # Adam's update is then 0: only the decay moves a weight
+    lr, decay = 0.1, optimizer.param_groups[0]["weight_decay"]
+    for group in optimizer.param_groups:
+        group["lr"] = lr  # well above warm-up's, so the decay is far outside rounding
+    optimizer.step()
+    assert decay > 0 and {p.ndim for p in params} >= {1, 2}
+    for p, old in zip(params, before):
+        expected = old * (1 - lr * decay) if p.ndim >= 2 else old
+        torch.testing.assert_close(p.detach(), expected)
