@@ -78,3 +78,29 @@ def test_milestone_decay_resumes_from_state():
     sched2.last_epoch = 149_999
     sched2.step()
     assert opt2.param_groups[0]["lr"] == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("make", [lambda ps: SGD(ps, lr=0.1, momentum=0.9), lambda ps: torch.optim.AdamW(ps, lr=0.1)])
+def test_bare_step_updates_as_step_does_and_keeps_registered_hooks(make):
+    from makemore.module import _bare_step
+
+    weights = [torch.randn(3, 4, requires_grad=True) for _ in range(2)]
+    updated = []
+    for _ in range(2):
+        params = [w.detach().clone().requires_grad_() for w in weights]
+        optimizer = make(params)
+        step = optimizer.step if updated else _bare_step(optimizer)
+        for _ in range(3):
+            for p in params:
+                p.grad = p.detach() ** 2
+            step()
+        updated.append(params)
+    for bare, full in zip(*updated):
+        assert torch.equal(bare, full)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        _bare_step(optimizer)()
+    assert not any(event.name.startswith("Optimizer.step#") for event in profile.events())
+    calls = []
+    optimizer.register_step_post_hook(lambda *args: calls.append(1))
+    _bare_step(optimizer)()
+    assert calls == [1]
