@@ -27,7 +27,7 @@ from torchmetrics import MeanMetric
 from makemore.averaging import AveragedNet
 from makemore.distributed import gathered, sum_gradients_and_normalise, summed, world_size
 from makemore.errors import MakemoreError, TrainingDiverged
-from makemore.optim import SGD
+from makemore.optim import SGD, bare_step
 from makemore.vocab import Vocabulary
 
 DIVERGED_FACTOR = 100  # a loss above 100 * ln(vocab size) has diverged (uniform guessing: 1 * ln V)
@@ -43,19 +43,6 @@ def nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") ->
     flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
     loss = F.cross_entropy(flat_logits, flat_targets, ignore_index=-1, reduction=reduction)
     return loss / members if reduction == "sum" else loss
-
-
-def _bare_step(optimizer: torch.optim.Optimizer) -> Callable[[], object]:
-    """``optimizer.step`` without the profiler scope torch wraps around every call (~9 us: 2 %
-    of an MLP step). Where step hooks are registered, the wrapped step, which runs them."""
-    from torch.optim import optimizer as torch_optim
-
-    unwrapped = getattr(type(optimizer).step, "__wrapped__", None)
-    hooks = (torch_optim._global_optimizer_pre_hooks, torch_optim._global_optimizer_post_hooks)
-    hooks += (optimizer._optimizer_step_pre_hooks, optimizer._optimizer_step_post_hooks)
-    if unwrapped is None or any(hooks):
-        return optimizer.step
-    return lambda: unwrapped(optimizer)
 
 
 def _widths(ys: torch.Tensor) -> list:
@@ -162,7 +149,7 @@ class CharLM(L.LightningModule):
             return
         widths = _widths(ys[:steps])
         params = [p for group in optimizer.param_groups for p in group["params"]]
-        step = _bare_step(optimizer.optimizer)
+        step = bare_step(optimizer.optimizer)
         averaged = list(self.net.parameters()) if self.ema_net is not None else None  # the average's order
         distributed = world_size() > 1
         losses = []

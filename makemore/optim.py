@@ -1,4 +1,5 @@
-"""A hand-written SGD and step-based learning-rate schedules (milestone decay, warm-up + cosine)."""
+"""A hand-written SGD, step-based learning-rate schedules (milestone decay, warm-up + cosine) and
+a cheaper way to call any optimizer's step."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 from collections.abc import Callable, Iterable
 
 import torch
+from torch.optim import optimizer as torch_optim
 from torch.optim.lr_scheduler import LRScheduler
 
 
@@ -98,3 +100,14 @@ class WarmupCosine(LRScheduler):
 
     def get_lr(self) -> list[float]:
         return [base * self.factor(self.last_epoch) for base in self.base_lrs]
+
+
+def bare_step(optimizer: torch.optim.Optimizer) -> Callable[[], object]:
+    """``optimizer.step`` without the profiler scope torch wraps around every call (~9 us: 2 %
+    of an MLP step). Where step hooks are registered, the wrapped step, which runs them."""
+    unwrapped = getattr(type(optimizer).step, "__wrapped__", None)
+    hooks = (torch_optim._global_optimizer_pre_hooks, torch_optim._global_optimizer_post_hooks)
+    hooks += (optimizer._optimizer_step_pre_hooks, optimizer._optimizer_step_post_hooks)
+    if unwrapped is None or any(hooks):
+        return optimizer.step
+    return lambda: unwrapped(optimizer)

@@ -72,9 +72,9 @@ def test_foreach_adamw_trains_the_same_weights_as_the_default(words_file, tmp_pa
 
 
 def test_decay_vectors_false_decays_only_matrices(words_file, tmp_path):
-    args = tiny_fit_args(words_file, tmp_path, config="configs/transformer.yaml", steps=1)
-    cli = run([*args, "--model.decay_vectors", "false"])
-    optimizer = cli.model.configure_optimizers()["optimizer"]  # fresh: no moments yet
+    config = str(ROOT / "configs/transformer.yaml")
+    cli = run(["--config", config, "--data.path", str(words_file), "--model.decay_vectors", "false"], subcommand=False)
+    optimizer = cli.model.configure_optimizers()["optimizer"]
     params = list(cli.model.net.parameters())
     before = [p.detach().clone() for p in params]
     for p in params:

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from makemore.optim import SGD, MilestoneDecay
+from makemore.optim import SGD, MilestoneDecay, bare_step
 
 
 def _train(optimizer_cls, steps=6, **kwargs):
@@ -82,14 +82,12 @@ def test_milestone_decay_resumes_from_state():
 
 @pytest.mark.parametrize("make", [lambda ps: SGD(ps, lr=0.1, momentum=0.9), lambda ps: torch.optim.AdamW(ps, lr=0.1)])
 def test_bare_step_updates_as_step_does_and_keeps_registered_hooks(make):
-    from makemore.module import _bare_step
-
     weights = [torch.randn(3, 4, requires_grad=True) for _ in range(2)]
     updated = []
     for _ in range(2):
         params = [w.detach().clone().requires_grad_() for w in weights]
         optimizer = make(params)
-        step = optimizer.step if updated else _bare_step(optimizer)
+        step = optimizer.step if updated else bare_step(optimizer)
         for _ in range(3):
             for p in params:
                 p.grad = p.detach() ** 2
@@ -98,9 +96,9 @@ def test_bare_step_updates_as_step_does_and_keeps_registered_hooks(make):
     for bare, full in zip(*updated):
         assert torch.equal(bare, full)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
-        _bare_step(optimizer)()
+        bare_step(optimizer)()
     assert not any(event.name.startswith("Optimizer.step#") for event in profile.events())
     calls = []
     optimizer.register_step_post_hook(lambda *args: calls.append(1))
-    _bare_step(optimizer)()
+    bare_step(optimizer)()
     assert calls == [1]
