@@ -110,4 +110,11 @@ def bare_step(optimizer: torch.optim.Optimizer) -> Callable[[], object]:
     hooks += (optimizer._optimizer_step_pre_hooks, optimizer._optimizer_step_post_hooks)
     if unwrapped is None or any(hooks):
         return optimizer.step
-    return lambda: unwrapped(optimizer)
+
+    def step():
+        # What a scheduler's patched step records: without it, each fit warns that the
+        # scheduler stepped before the optimizer.
+        optimizer._opt_called = True
+        return unwrapped(optimizer)
+
+    return step

@@ -1,5 +1,7 @@
 """The hand-written SGD against torch.optim.SGD, and the step-based decay."""
 
+import warnings
+
 import pytest
 import torch
 from torch.testing import assert_close
@@ -102,3 +104,15 @@ def test_bare_step_updates_as_step_does_and_keeps_registered_hooks(make):
     optimizer.register_step_post_hook(lambda *args: calls.append(1))
     bare_step(optimizer)()
     assert calls == [1]
+
+
+def test_bare_step_counts_as_a_step_for_lr_schedulers():
+    params = [torch.zeros(2, requires_grad=True)]
+    optimizer = torch.optim.AdamW(params, lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    step = bare_step(optimizer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        params[0].grad = torch.ones(2)
+        step()
+        scheduler.step()
