@@ -11,10 +11,11 @@ update is the lecture's own ``p.data += -lr * p.grad``; otherwise ``optimizer.st
 ``scheduler.step()``. For sequence nets both loops skip the padding no item in the batch reaches.
 ``fit`` runs with its defaults (TensorBoard logging, checkpoints, progress bar). Only training
 steps are timed (start-up and validation are not). The two alternate in fresh processes,
-``--rounds`` times each; the table gives the median steps per second of each and the median
-over rounds of the ratio fit / plain within a round (>= 1: fit is no slower), by wall-clock time
-and by the process's CPU time. Pairing by round cancels most of a shared machine's drift; CPU
-time also leaves out the time another process held the core. (The bigram is fitted by counting: no steps to time.)
+``--rounds`` times each, the order swapped every round; the table gives the median steps per
+second of each and the median over rounds of the ratio fit / plain within a round (>= 1: fit is
+no slower), by wall-clock time and by the process's CPU time. Pairing by round cancels most of a
+shared machine's drift; CPU time also leaves out the time another process held the core. (The
+bigram is fitted by counting: no steps to time.)
 """
 
 from __future__ import annotations
@@ -99,8 +100,9 @@ def child(kind: str, config: str, args: argparse.Namespace) -> tuple[float, floa
 
 def compare(config: str, args: argparse.Namespace) -> dict:
     rates, cpu_rates = {"plain": [], "fit": []}, {"plain": [], "fit": []}
-    for _ in range(args.rounds):
-        for kind in rates:
+    for round_ in range(args.rounds):
+        # Each round's first run goes second in the next, so a drift of the machine favours neither.
+        for kind in ["plain", "fit"] if round_ % 2 == 0 else ["fit", "plain"]:
             wall, cpu = child(kind, config, args)
             rates[kind].append(wall)
             cpu_rates[kind].append(cpu)
