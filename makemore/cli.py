@@ -92,8 +92,8 @@ def _match_examples_to_net(config) -> None:
     module_name, _, class_name = class_path.rpartition(".")
     net_class = getattr(importlib.import_module(module_name), class_name)
     wanted = getattr(net_class, "examples", None)
-    if hasattr(net_class, "reads"):  # an ensemble reads what its members read
-        wanted = net_class.reads(list(config.model.net.init_args.members))
+    if hasattr(net_class, "reads"):  # a net that wraps others reads what they read
+        wanted = net_class.reads(config.model.net.init_args)
     if config.data.examples is None:
         config.data.examples = wanted or "windows"
     elif wanted is not None and config.data.examples != wanted:

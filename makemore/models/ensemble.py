@@ -36,9 +36,9 @@ class Ensemble(nn.Module):
         self.members = nn.ModuleList(nets)
 
     @staticmethod
-    def reads(members: list[dict]) -> str:
+    def reads(init_args) -> str:
         """The examples the members read (the CLI asks before building anything)."""
-        return _examples(_classes(members))
+        return _examples(_classes(list(init_args["members"])))
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         logits = torch.stack([member(idx) for member in self.members])
