@@ -36,8 +36,8 @@ def log_prob(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return per_token.masked_fill(y < 0, 0.0).sum(dim=1)
 
 
-def fitted(power: float = 1.0) -> NewItems:
-    net = NewItems(V, T, NET, power)
+def fitted(power: float = 1.0, repeat_weight: float = 0.0) -> NewItems:
+    net = NewItems(V, T, NET, power, repeat_weight, repeat_order=2)
     net.fit_known(targets(TRAIN), targets(VAL))
     return net.eval()
 
@@ -52,20 +52,23 @@ def test_rates_are_the_validation_items_kinds_smoothed():
     assert net.seen_counts.sum().item() == len(TRAIN) and len(net.seen) == len(set(TRAIN))
 
 
-@pytest.mark.parametrize("power", [1.0, 0.4])
-def test_each_item_gets_its_kinds_share_of_the_rates(power):
-    net = fitted(power)
+@pytest.mark.parametrize("power, repeat_weight", [(1.0, 0.0), (0.4, 0.0), (0.4, 0.5)])
+def test_each_item_gets_its_kinds_share_of_the_rates(power, repeat_weight):
+    net = fitted(power, repeat_weight)
     every = ["".join(p) for n in range(T) for p in itertools.product("123", repeat=n)]
     y = targets(every)
     with torch.no_grad():
         corrected, plain = log_prob(net(inputs(y)), y).double(), log_prob(net.net(inputs(y)), y).double()
     times = torch.tensor([TRAIN.count(item) for item in every])
-    z = [plain[times == k].mul(power).exp().sum() for k in range(3)]  # Z_k
+    score = dict(zip(map(tuple, net.seen.tolist()), net.seen_scores.tolist()))
+    scores = torch.tensor([score.get(tuple(row), 0.0) for row in y.tolist()], dtype=torch.float64)
+    log_w = power * plain + repeat_weight * scores
+    log_z = torch.stack([log_w[times == k].logsumexp(0) for k in range(3)])  # Z_k
     seen_mass = plain[times > 0].exp().sum()
     rates = net.rates
     expected = torch.where(
         times > 0,
-        rates[times].log() + power * plain - torch.stack(z)[times].log(),  # r_k P^power / Z_k
+        rates[times].log() + log_w - log_z[times],  # r_k w / Z_k
         plain + (rates[0] / (1 - seen_mass)).log(),  # new: P r_0 / (1 - M)
     )
     assert_close(corrected, expected, atol=1e-5, rtol=0)
@@ -135,9 +138,10 @@ def test_refuses_a_net_it_cannot_correct(spec, problem):
         NewItems(V, T, spec)
 
 
-def test_refuses_a_power_outside_0_to_1():
-    with pytest.raises(MakemoreError, match="power must lie in"):
-        NewItems(V, T, NET, power=1.5)
+@pytest.mark.parametrize("args, problem", [({"power": 1.5}, "power must lie in"), ({"repeat_order": 0}, "at least 1")])
+def test_refuses_bad_settings(args, problem):
+    with pytest.raises(MakemoreError, match=problem):
+        NewItems(V, T, NET, **args)
 
 
 def test_refuses_an_empty_validation_split():
