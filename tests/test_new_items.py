@@ -147,3 +147,21 @@ def test_refuses_bad_settings(args, problem):
 def test_refuses_an_empty_validation_split():
     with pytest.raises(MakemoreError, match="set --data.val_fraction above 0"):
         NewItems(V, T, NET).fit_known(targets(TRAIN), targets([]))
+
+
+def test_fit_gives_the_net_and_its_weight_average_the_training_items(words_file, tmp_path):
+    from makemore.cli import run
+    from makemore.loading import load
+
+    from .conftest import tiny_fit_args
+
+    args = tiny_fit_args(words_file, tmp_path / "ck", config="configs/best.yaml", steps=10)
+    cli = run([*args, "--model.ema_decay", "0.9"])
+    train_targets = cli.datamodule.tensors("train")[1]
+    for net in (cli.model.net, cli.model.eval_net):
+        assert isinstance(net, NewItems)
+        assert torch.equal(net.seen, torch.unique(train_targets, dim=0))
+    loaded = load(tmp_path / "ck" / "best-1" / "last.ckpt").net  # the average, rebuilt from the file alone
+    x, _ = cli.datamodule.tensors("val")
+    with torch.no_grad():
+        assert_close(loaded(x), cli.model.eval_net.eval()(x))
