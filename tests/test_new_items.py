@@ -126,6 +126,15 @@ def test_a_checkpoints_state_rebuilds_the_same_model():
         assert_close(fresh.eval()(x), net(x))
 
 
+def test_a_cast_module_recomputes_its_caches():
+    net = fitted(0.4, 0.5)
+    x = inputs(targets(VAL))
+    with torch.no_grad():
+        before = net(x)
+        assert_close(net.double()(x).float(), before, atol=1e-5, rtol=0)
+        assert_close(net.float()(x), before)
+
+
 @pytest.mark.parametrize(
     "spec, problem",
     [

@@ -116,6 +116,10 @@ class NewItems(nn.Module):
         self._trie = self._masses = None
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    def _apply(self, fn, *args, **kwargs):
+        self._trie = self._masses = None  # cached on the old device
+        return super()._apply(fn, *args, **kwargs)
+
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         logits = self.net(idx)
         if self.training or len(self.seen) == 0:
@@ -163,6 +167,8 @@ class NewItems(nn.Module):
         return self._trie[0]
 
     def _masses_now(self) -> tuple[float, torch.Tensor]:
+        # Optimizer steps, the weight average and loads all update weights in place, and each
+        # in-place update bumps the tensor's version counter.
         fingerprint = tuple((p.data_ptr(), p._version) for p in self.net.parameters())
         if self._masses is None or self._masses[0] != fingerprint:
             self._masses = (fingerprint, *self._weighted_masses())
@@ -180,12 +186,12 @@ class NewItems(nn.Module):
             per_char.append(logp.gather(-1, y.clamp(min=0)[..., None])[..., 0].masked_fill(y < 0, 0.0))
         per_char = torch.cat(per_char)  # (items, T)
         totals = per_char.sum(dim=1)  # log P(x)
-        kinds = self.seen_counts
-        log_w = self.power * totals + self.repeat_weight * self.seen_scores
+        kinds, rates = self.seen_counts, self.rates.double()  # double again if the module was cast
+        log_w = self.power * totals + self.repeat_weight * self.seen_scores.double()
         top = log_w.max()
-        log_z = torch.zeros_like(self.rates).index_add_(0, kinds, (log_w - top).exp()).log() + top  # log Z_k
-        a = float(self.rates[0] / (1 - totals.exp().sum()).clamp(min=1e-12))
-        log_ratio = self.rates[kinds].log() + log_w - log_z[kinds] - totals  # log P'(x) / P(x)
+        log_z = torch.zeros_like(rates).index_add_(0, kinds, (log_w - top).exp()).log() + top  # log Z_k
+        a = float(rates[0] / (1 - totals.exp().sum()).clamp(min=1e-12))
+        log_ratio = rates[kinds].log() + log_w - log_z[kinds] - totals  # log P'(x) / P(x)
         # log P(x | its first d targets), d = 0 .. T; in logs, so no tiny P(x) is divided by.
         rest = torch.cat([per_char.flip(1).cumsum(1).flip(1), torch.zeros_like(totals)[:, None]], dim=1)
         keep = paths >= 0
