@@ -81,7 +81,7 @@ class NewItems(nn.Module):
         self.register_buffer("seen_scores", torch.zeros(0, dtype=torch.float64))
         self.register_buffer("rates", torch.zeros(0, dtype=torch.float64))
         self._trie = None  # (children (nodes, V), paths (items, T + 1)), built from ``seen``
-        self._masses = None  # (fingerprint of the weights, a, S per node)
+        self._masses = None  # (fingerprint of the weights and shares, a, S per node)
 
     @staticmethod
     def reads(init_args) -> str:
@@ -168,8 +168,8 @@ class NewItems(nn.Module):
 
     def _masses_now(self) -> tuple[float, torch.Tensor]:
         # Optimizer steps, the weight average and loads all update weights in place, and each
-        # in-place update bumps the tensor's version counter.
-        fingerprint = tuple((p.data_ptr(), p._version) for p in self.net.parameters())
+        # in-place update bumps the tensor's version counter; the shares' settings count too.
+        fingerprint = (self.power, self.repeat_weight, *((p.data_ptr(), p._version) for p in self.net.parameters()))
         if self._masses is None or self._masses[0] != fingerprint:
             self._masses = (fingerprint, *self._weighted_masses())
         return self._masses[1], self._masses[2]
