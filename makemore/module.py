@@ -111,9 +111,9 @@ class CharLM(L.LightningModule):
         count = sum(p.numel() for p in self.net.parameters())
         rank_zero_info(f"{type(self.net).__name__}: {count:,} parameters")
         if hasattr(self.net, "fit_known"):  # NewItems: before the sanity check evaluates anything
-            targets = [self.trainer.datamodule.tensors(split)[1] for split in ("train", "val")]
+            targets = self.trainer.datamodule.tensors("train")[1]
             for net in {id(net): net for net in (self.net, self.eval_net)}.values():
-                net.fit_known(*targets)
+                net.fit_known(targets)
 
     @property
     def counts_only(self) -> bool:

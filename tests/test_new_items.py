@@ -38,17 +38,16 @@ def log_prob(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def fitted(power: float = 1.0, repeat_weight: float = 0.0) -> NewItems:
     net = NewItems(V, T, NET, power, repeat_weight, repeat_order=2)
-    net.fit_known(targets(TRAIN), targets(VAL))
+    net.fit_known(targets(TRAIN))
     return net.eval()
 
 
-def test_rates_are_the_validation_items_kinds_smoothed():
+def test_rates_are_the_training_items_kinds_left_one_out_smoothed():
     net = fitted()
-    # val: 11, 13, 21, 333 are new; 3 was seen once; 2 and 12 twice
-    seen = {item: TRAIN.count(item) for item in TRAIN}
-    kinds = [sum(seen.get(item, 0) == k for item in VAL) for k in range(3)]
-    assert kinds == [4, 1, 2]
-    assert_close(net.rates, (torch.tensor(kinds, dtype=torch.float64) + 0.5) / (len(VAL) + 1.5))
+    # each training item, left out, is seen by the rest one time fewer than the split holds it:
+    # 3, 31, 123, 1322 are then new; the two 12s and the two 2s are seen once
+    kinds = [4, 4, 0]
+    assert_close(net.rates, (torch.tensor(kinds, dtype=torch.float64) + 0.5) / (len(TRAIN) + 1.5))
     assert net.seen_counts.sum().item() == len(TRAIN) and len(net.seen) == len(set(TRAIN))
 
 
@@ -153,9 +152,9 @@ def test_refuses_bad_settings(args, problem):
         NewItems(V, T, NET, **args)
 
 
-def test_refuses_an_empty_validation_split():
-    with pytest.raises(MakemoreError, match="set --data.val_fraction above 0"):
-        NewItems(V, T, NET).fit_known(targets(TRAIN), targets([]))
+def test_refuses_an_empty_training_split():
+    with pytest.raises(MakemoreError, match="needs training items"):
+        NewItems(V, T, NET).fit_known(targets([]))
 
 
 def test_fit_gives_the_net_and_its_weight_average_the_training_items(words_file, tmp_path):

@@ -5,7 +5,7 @@ name in the test split and the training split only if the list holds it twice. A
 the training split gives its items much of its mass (memorised names), mass a held-out split
 mostly cannot use. ``NewItems`` keeps the net's distribution and moves mass between the two
 kinds of item: the items seen ``k`` times in training share the rate ``r_k`` at which held-out
-items are such items (estimated on the validation split), new items share the rest::
+items are such items, new items share the rest::
 
     P'(x) = r_k * w(x) / Z_k   if x was seen k times,     P'(x) = P(x) * r_0 / (1 - M)   if new,
     w(x) = P(x)^power * exp(repeat_weight * score(x)),
@@ -22,6 +22,10 @@ the seen items: with ``S(n)`` the (weighted) mass below trie node ``n`` relative
 ``S(n) = sum over the seen items x below n of (P'(x) / P(x) - a) * P(x | n)``.
 Off the trie (a prefix no seen item has) ``S`` is 0 and the net's prediction stands as it is.
 
+The rates come from the training split alone, left one out (Good-Turing's idea): an item that
+the training split holds ``c`` times is, to the other training items, one seen ``c - 1`` times.
+So the validation split fits nothing, and its loss is as clean as any config's.
+
 Training is the net's own: the correction applies in eval mode, so evaluation, scoring and
 sampling use it. ``S`` depends on the weights; it is recomputed (one pass over the seen items)
 whenever the net's weights have changed since the last evaluation.
@@ -37,7 +41,7 @@ from makemore.errors import MakemoreError
 from makemore.repeats import repeat_scores
 from makemore.vocab import BOUNDARY
 
-SMOOTHING = 0.5  # added to each count of held-out items by kind: no rate is ever zero
+SMOOTHING = 0.5  # added to each count of items by kind: no rate is ever zero
 
 
 class NewItems(nn.Module):
@@ -89,18 +93,14 @@ class NewItems(nn.Module):
         return "sequences"
 
     @torch.no_grad()
-    def fit_known(self, train_targets: torch.Tensor, val_targets: torch.Tensor) -> None:
-        """Take the training items (rows of sequence targets) and estimate the rates on val's."""
-        if len(val_targets) == 0:
-            raise MakemoreError(
-                "NewItems estimates how often held-out items repeat training items on the validation "
-                "split, which is empty; set --data.val_fraction above 0"
-            )
+    def fit_known(self, train_targets: torch.Tensor) -> None:
+        """Take the training items (rows of sequence targets) and estimate the rates on them,
+        each item left out in turn: ``r_k`` is the share of training items held ``k + 1`` times."""
+        if len(train_targets) == 0:
+            raise MakemoreError("NewItems needs training items to tell new items from seen ones")
         seen, counts = torch.unique(train_targets.cpu(), dim=0, return_counts=True)
-        times = {tuple(row): int(n) for row, n in zip(seen.tolist(), counts.tolist())}
         kinds = torch.zeros(int(counts.max()) + 1, dtype=torch.float64)
-        for row in val_targets.cpu().tolist():
-            kinds[times.get(tuple(row), 0)] += 1
+        kinds.index_add_(0, counts - 1, counts.double())  # c copies, each seen c - 1 times by the rest
         items = [[token for token in row if token >= 0] for row in seen.tolist()]
         scores = repeat_scores(items, counts.tolist(), self.repeat_order, self.vocab_size)
         device = self.seen.device
