@@ -1,4 +1,4 @@
-"""Checkpoint files written whole or not at all.
+"""Files (checkpoints, samples) written whole or not at all.
 
 Lightning writes a checkpoint straight to its final name, so a process killed mid-write leaves
 a truncated ``last.ckpt`` and the run has nothing to resume from. Here the bytes go to a
@@ -9,20 +9,23 @@ rename within one folder is atomic): at every instant the name holds a complete 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 
-def save_atomically(obj, path: str | Path) -> None:
-    """``torch.save(obj, path)``, but a crash at any point leaves the old file at ``path``."""
+def write_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
+    """Run ``write(file)`` on a temporary file beside ``path``, flush it to disk, then rename it
+    over ``path``: a crash at any point leaves the old file at ``path`` (or none)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         with open(partial, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(partial, path)
@@ -33,6 +36,11 @@ def save_atomically(obj, path: str | Path) -> None:
         os.fsync(folder)  # the rename itself reaches the disk
     finally:
         os.close(folder)
+
+
+def save_atomically(obj, path: str | Path) -> None:
+    """``torch.save(obj, path)``, but a crash at any point leaves the old file at ``path``."""
+    write_atomically(path, lambda f: torch.save(obj, f))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -1,5 +1,5 @@
-"""ModelCheckpoint that keeps ``last.ckpt`` current: every N steps, at every validation, at the
-start, and on Ctrl-C; written atomically, so a crash never costs the previous one.
+"""ModelCheckpoint that keeps ``last.ckpt`` current: every N steps, at every validation, and on
+Ctrl-C or SIGTERM; written atomically, so a crash never costs the previous one.
 
 Lightning refreshes ``last.ckpt`` only when it also saved a new best checkpoint, so after a
 validation that did not improve, ``last`` would lag behind and a resume would repeat work.
@@ -24,7 +24,7 @@ class RunCheckpoint(ModelCheckpoint):
     Args:
         last_every_n_steps: also rewrite ``last.ckpt`` every this many optimizer steps (at the
             end of the ``training_step`` block that reaches the multiple); 0: only at
-            validations, the start and Ctrl-C.
+            validations and on Ctrl-C or SIGTERM.
         **kwargs: ``ModelCheckpoint``'s.
     """
 
@@ -46,6 +46,8 @@ class RunCheckpoint(ModelCheckpoint):
         return step // self.last_every_n_steps if self.last_every_n_steps else 0
 
     def _write_last(self, trainer, between_validations: bool = False) -> None:
+        if trainer.fast_dev_run:  # Lightning's promise: a dev run writes no checkpoint
+            return
         saved_step = self._last_global_step_saved
         self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
         self._interval = self._interval_of(trainer.global_step)
@@ -54,9 +56,6 @@ class RunCheckpoint(ModelCheckpoint):
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._interval = self._interval_of(trainer.global_step)
-        # A checkpoint from the first moment: a run that diverges early still has one to keep.
-        if self.save_last and trainer.global_step == 0 and not trainer.ckpt_path:
-            self._write_last(trainer)
         self._interrupted = False
         if threading.current_thread() is threading.main_thread():
             self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
@@ -75,19 +74,23 @@ class RunCheckpoint(ModelCheckpoint):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        stop = trainer.strategy.reduce_boolean_decision(self._interrupted, all=False)  # any rank
+        # SIGTERM (kill, schedulers): Lightning notes it and ends the run right after this hook.
+        terminated = trainer.received_sigterm
+        stop = trainer.strategy.reduce_boolean_decision(self._interrupted or terminated, all=False)  # any rank
         due = self._interval_of(trainer.global_step) != self._interval
         if (stop or due) and self.save_last and self._last_global_step_saved != trainer.global_step:
             self._write_last(trainer, between_validations=True)
         if stop:
+            written = f"wrote {self.last_model_path}" if self.last_model_path else "no checkpoint written"
             rank_zero_info(
-                f"interrupted at step {trainer.global_step}: wrote {self.last_model_path}; "
+                f"{'SIGTERM' if terminated else 'interrupted'} at step {trainer.global_step}: {written}; "
                 "continue with --ckpt_path last"
             )
-            trainer.should_stop = True
+            trainer.should_stop = not terminated  # Ctrl-C: validate, then end as a finished run
 
     def on_train_end(self, trainer, pl_module) -> None:
-        super().on_train_end(trainer, pl_module)
+        if not trainer.fast_dev_run:  # Lightning's end-of-training save forgets that a dev run saves nothing
+            super().on_train_end(trainer, pl_module)
         self._restore_handler()
 
     def on_exception(self, trainer, pl_module, exception) -> None:

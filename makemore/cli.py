@@ -6,14 +6,23 @@ import importlib
 import sys
 from pathlib import Path
 
+from jsonargparse import ArgumentError
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from makemore.checkpoint import RunCheckpoint
 from makemore.data import NamesDataModule
 from makemore.errors import MakemoreError
+from makemore.loading import read_checkpoint
 from makemore.module import CharLM
-from makemore.runs import claim_run_dir, last_checkpoint, next_run_dir
+from makemore.runs import (
+    ForgetFailedStart,
+    check_writable,
+    claim_run_dir,
+    evaluation_checkpoint,
+    last_checkpoint,
+    next_run_dir,
+)
 from makemore.sample_callback import SampleCallback
 
 TRAINER_DEFAULTS = {
@@ -57,18 +66,34 @@ class MakemoreCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         _match_examples_to_net(config)
-        if self.subcommand != "fit":
-            self.save_config_callback = None  # only a fit has a run directory to save it in
-            return
+        if self.subcommand == "fit":
+            _check_steps(config)
+        _follow_max_steps(config)
+        root = _runs_root(config)
         name = config.run_name or _config_stem(config) or "run"
+        if self.subcommand in ("validate", "test"):
+            self.save_config_callback = None  # only a fit has a run directory to save it in
+            if _is_default_logger(config.trainer.logger):
+                config.trainer.logger = False  # an evaluation is no run: nothing for TensorBoard to list
+            if config.ckpt_path in (None, "best", "last"):
+                config.ckpt_path = str(evaluation_checkpoint(root, name, last=config.ckpt_path == "last"))
+            read_checkpoint(config.ckpt_path)  # missing, truncated or foreign: one line, not a traceback
+            print(f"checkpoint: {config.ckpt_path}", file=sys.stderr)
+            return
+        if self.subcommand != "fit":
+            self.save_config_callback = None
+            return
         self.new_run_dir = None
         if config.ckpt_path == "last":
-            config.ckpt_path = str(last_checkpoint(config.checkpoint_root, name))
+            config.ckpt_path = str(last_checkpoint(root, name))
             run_dir = Path(config.ckpt_path).parent  # resume in place
+            check_writable(run_dir)
         else:
-            run_dir = next_run_dir(config.checkpoint_root, name)
+            run_dir = next_run_dir(root, name)
             # Other ranks (DDP) claim nothing: Lightning hands them rank 0's checkpoint folder.
             self.new_run_dir = run_dir if rank_zero_only.rank == 0 else None
+        if config.ckpt_path is not None:
+            read_checkpoint(config.ckpt_path)
         if config.checkpoint.dirpath is None:
             config.checkpoint.dirpath = str(run_dir)
         logger = config.trainer.logger
@@ -79,11 +104,60 @@ class MakemoreCLI(LightningCLI):
         config.trainer.default_root_dir = str(run_dir)
 
     def after_instantiate_classes(self) -> None:
+        if self.subcommand != "fit":
+            return
+        self.model.check_optimizer()  # a bad optimizer setting fails here, before any file is written
+        if self.trainer.fast_dev_run:  # Lightning writes no checkpoint or log: no run to keep
+            print("fast_dev_run: a trial of the loops; nothing is written", file=sys.stderr)
+            return
         # Claimed only now, so a run that fails to start leaves no empty directory behind.
-        if self.subcommand == "fit" and self.new_run_dir is not None:
+        if self.new_run_dir is not None:
             claim_run_dir(self.new_run_dir)
-        if self.subcommand == "fit" and rank_zero_only.rank == 0:
+            self.trainer.callbacks.append(ForgetFailedStart(self.new_run_dir))
+        if rank_zero_only.rank == 0:
             print(f"run directory: {self.trainer.default_root_dir}", file=sys.stderr)
+
+
+def _runs_root(config) -> str:
+    """The folder of run directories: ``--checkpoint_root``, or ``--trainer.default_root_dir``
+    (Lightning's name for it) when that is given instead."""
+    given = config.trainer.get("default_root_dir")
+    if given is None or str(given) == config.checkpoint_root:
+        return config.checkpoint_root
+    if config.checkpoint_root != "checkpoints":
+        raise MakemoreError(
+            f"--trainer.default_root_dir {given} and --checkpoint_root {config.checkpoint_root} name two "
+            "folders for the runs; pass one of them"
+        )
+    return str(given)
+
+
+def _is_default_logger(logger) -> bool:
+    return logger == TRAINER_DEFAULTS["logger"] or (
+        getattr(logger, "class_path", "") == TRAINER_DEFAULTS["logger"]["class_path"]
+        and str(logger.init_args.get("save_dir")) == "checkpoints"
+    )
+
+
+def _check_steps(config) -> None:
+    steps = config.trainer.max_steps
+    if steps is not None and (steps == 0 or steps < -1):
+        raise MakemoreError(f"trainer.max_steps must be at least 1 (or -1: no limit), got {steps}")
+
+
+def _follow_max_steps(config) -> None:
+    """A schedule whose horizon is left unset (``total_steps: null``) ends with the run."""
+    scheduler = config.model.get("lr_scheduler")
+    args = getattr(scheduler, "init_args", None)
+    if args is None or "total_steps" not in args or args.total_steps is not None:
+        return
+    steps = config.trainer.max_steps
+    if steps is None or steps < 0:
+        raise MakemoreError(
+            "the learning-rate schedule ends with the run, which has no --trainer.max_steps; set one, or "
+            "--model.lr_scheduler.init_args.total_steps"
+        )
+    args.total_steps = steps
 
 
 def _match_examples_to_net(config) -> None:
@@ -120,6 +194,8 @@ def run(args: list[str] | None = None, subcommand: bool = True) -> MakemoreCLI:
         args=args,
         run=subcommand,
         trainer_defaults=TRAINER_DEFAULTS,
+        auto_configure_optimizers=False,  # the model's optimizer and schedule are model.* keys
+        parser_kwargs={"exit_on_error": False},  # main() turns a parse error into one line
         save_config_kwargs={"overwrite": True},
     )
 
@@ -136,4 +212,10 @@ def main(args: list[str] | None = None) -> None:
         run(args)  # None: LightningCLI reads sys.argv itself
     except MakemoreError as err:
         print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except ArgumentError as err:
+        command = " ".join(["python -m makemore", *[a for a in argv[:1] if a in ("fit", "validate", "test")]])
+        lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+        detail = f" ({lines[-1]})" if len(lines) > 1 else ""
+        print(f"error: {lines[0] if lines else 'bad arguments'}{detail}; see {command} --help", file=sys.stderr)
         raise SystemExit(2) from None

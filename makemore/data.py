@@ -26,21 +26,24 @@ BUNDLED_DATASET = Path(__file__).parent / "assets" / "names_2015.txt"
 IGNORE = -1  # target id with nothing to predict
 
 
-def read_items(path: str | Path) -> list[str]:
-    """One item per line: surrounding whitespace stripped, blank lines dropped."""
+def read_items(path: str | Path, flag: str = "--data.path") -> list[str]:
+    """One item per line: surrounding whitespace stripped, blank lines dropped, a UTF-8 byte-order
+    mark ignored. ``flag`` is the option that named the file, for the error messages."""
     path = Path(path)
     if not path.exists():
-        raise MakemoreError(f"data file {path} does not exist; pass an existing file with --data.path")
+        raise MakemoreError(f"{flag} {path} does not exist; pass an existing file")
     if not path.is_file():
-        raise MakemoreError(f"data file {path} is a directory, not a file; pass a text file with --data.path")
+        raise MakemoreError(f"{flag} {path} is a directory, not a file; pass a text file")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is not a character
     except UnicodeDecodeError as err:
-        raise MakemoreError(f"data file {path} is not UTF-8 text (byte {err.start}); re-encode it as UTF-8") from None
+        raise MakemoreError(f"{flag} {path} is not UTF-8 text (byte {err.start}); re-encode it as UTF-8") from None
+    except OSError as err:
+        raise MakemoreError(f"{flag} {path} cannot be read ({err.strerror}); pass a readable file") from None
     items = [line.strip() for line in text.splitlines()]
     items = [item for item in items if item]
     if not items:
-        raise MakemoreError(f"data file {path} has no items; put one item per line")
+        raise MakemoreError(f"{flag} {path} has no items; put one item per line")
     return items
 
 
@@ -112,6 +115,8 @@ class NamesDataModule(L.LightningDataModule):
         fused_steps: training batches stacked into one ``training_step`` call (one optimizer
             step each); more amortise Lightning's per-call cost on tiny nets.
         eval_batch_size: examples per batch when evaluating a whole split.
+        max_item_length: for sequence examples, the longest item accepted: every sequence is
+            as long as the longest item, so one outlier would make every step pay for it.
         split_seed: seed of the shuffle before the split (42: the lecture's split).
         train_fraction: share of items for training.
         val_fraction: share of items for validation; the test split gets the rest.
@@ -129,6 +134,7 @@ class NamesDataModule(L.LightningDataModule):
         split_seed: int = 42,
         train_fraction: float = 0.8,
         val_fraction: float = 0.1,
+        max_item_length: int = 100,
     ):
         super().__init__()
         # Saved in checkpoints: predict finds the data and its split (block_size is the model's).
@@ -138,6 +144,11 @@ class NamesDataModule(L.LightningDataModule):
                 f"data.train_fraction={train_fraction} and data.val_fraction={val_fraction} must be >= 0 "
                 "and add up to at most 1"
             )
+        for name, value in (("batch_size", batch_size), ("batches_per_epoch", batches_per_epoch)):
+            if value < 1:
+                raise MakemoreError(f"data.{name} must be at least 1, got {value}")
+        if eval_batch_size < 1:
+            raise MakemoreError(f"data.eval_batch_size must be at least 1, got {eval_batch_size}")
         self.path = str(path or BUNDLED_DATASET)
         self.batch_size = batch_size
         self.batches_per_epoch = batches_per_epoch
@@ -158,6 +169,8 @@ class NamesDataModule(L.LightningDataModule):
                 raise MakemoreError(f"data.block_size must be >= 1 for window examples, got {block_size}")
             self.block_size = block_size
         else:
+            if longest > max_item_length:
+                raise MakemoreError(_too_long(self.items, max_item_length, self.path))
             if block_size is not None and block_size < longest + 1:
                 raise MakemoreError(
                     f"data.block_size={block_size} is shorter than the longest item of {self.path} plus "
@@ -167,6 +180,18 @@ class NamesDataModule(L.LightningDataModule):
         self.hparams.update(examples=self.examples)  # as resolved; a path of None is the bundled file
         parts = split_items(self.items, split_seed, train_fraction, val_fraction)
         self.splits = dict(zip(("train", "val", "test"), parts))
+        if not all(parts):
+            counts = "/".join(str(len(part)) for part in parts)
+            raise MakemoreError(
+                f"{len(self.items)} item{'s' * (len(self.items) != 1)} give {counts} for train/val/test; need at "
+                "least one in each: add items or change --data.train_fraction / --data.val_fraction"
+            )
+        examples_in_train = len(parts[0]) if examples == "sequences" else sum(len(item) + 1 for item in parts[0])
+        if batch_size > examples_in_train:
+            raise MakemoreError(
+                f"data.batch_size={batch_size} is more than the {examples_in_train:,} training examples "
+                f"({examples}); lower --data.batch_size"
+            )
         self._tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.sampling_seed = torch.initial_seed()  # the run's seed (LightningCLI seeds before this)
 
@@ -213,6 +238,17 @@ class NamesDataModule(L.LightningDataModule):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.sampling_seed = state_dict.get("sampling_seed", self.sampling_seed)
+
+
+def _too_long(items: list[str], limit: int, path: str) -> str:
+    lengths = sorted(len(item) for item in items)
+    over = sum(n > limit for n in lengths)
+    typical = lengths[len(lengths) // 2]
+    return (
+        f"{over:,} item(s) of {path} are longer than data.max_item_length={limit} characters (the longest has "
+        f"{lengths[-1]:,}, a typical one {typical}); sequence models pad every item to the longest: remove "
+        "them, or raise --data.max_item_length"
+    )
 
 
 def _loader(dataset: TensorPairs, sampler) -> DataLoader:

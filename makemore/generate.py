@@ -27,7 +27,8 @@ def sample(
 ) -> list[str]:
     """``num_samples`` items that start with ``prefix``, at most ``max_length`` characters each.
 
-    Every sample stops at its end token; the batch stops when all have. ``incremental=False``
+    Every sample stops at its end token (never before its first character: an empty string is
+    not an item, so the first draw is among the characters); the batch stops when all have. ``incremental=False``
     recomputes the whole context at every position (the reference for tests and benchmarks).
     """
     device = next(iter(net.buffers()), next(iter(net.parameters()), torch.empty(0))).device
@@ -35,7 +36,10 @@ def sample(
     state = decoding.start(net, num_samples, device) if incremental else None
     logits = decoding.step(net, sequence, state) if incremental else decoding.recompute(net, sequence)
     finished = torch.zeros(num_samples, dtype=torch.bool, device=device)
-    for _ in range(max_length - len(prefix)):
+    for position in range(max_length - len(prefix)):
+        if position == 0 and not prefix:  # an item has a character before its end: never sample ""
+            logits = logits.clone()
+            logits[:, BOUNDARY] = float("-inf")
         token = pick_next(logits, temperature, top_k, top_p, generator)
         token = token.masked_fill(finished, BOUNDARY)
         sequence = torch.cat([sequence, token[:, None]], dim=1)

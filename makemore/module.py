@@ -192,6 +192,12 @@ class CharLM(L.LightningModule):
             for logger in self.loggers:
                 logger.log_metrics(metrics, step=self.global_step)
 
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        # A run whose last step falls inside an epoch validates there too (Lightning validates at
+        # the end of an epoch, or when asked to stop): no run ends without a validation.
+        if 0 <= self.trainer.max_steps <= self.global_step:
+            self.trainer.should_stop = True
+
     def _stop_if_diverged(self, losses: list[torch.Tensor], start: int) -> None:
         """A diverged loss stops training before any checkpoint can hold its weights (checked
         once per block: one sync, not one per step). Diverged: not finite, or above
@@ -205,7 +211,7 @@ class CharLM(L.LightningModule):
             return
         bad = int((~ok).int().argmax())  # the first bad step here (0 if only another rank's was)
         last = self.trainer.checkpoint_callback.last_model_path if self.trainer.checkpoint_callback else ""
-        kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
+        kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
         raise TrainingDiverged(
             f"training diverged: the loss is {losses[bad].item()} at step {start + bad}; {kept}; "
             f"lower the learning rate (it is {self.optimizers().param_groups[0]['lr']:g}) and train again"
@@ -266,8 +272,15 @@ class CharLM(L.LightningModule):
     def configure_optimizers(self):
         if self.counts_only:
             return None  # Lightning then runs without an optimizer
-        optimizer = self.optimizer_factory(self._parameter_groups())
-        if self.scheduler_factory is None:
+        try:
+            optimizer = self.optimizer_factory(self._parameter_groups())
+            scheduler = self.scheduler_factory(optimizer) if self.scheduler_factory is not None else None
+        except ValueError as err:  # torch's optimizers and ours check their settings so
+            raise MakemoreError(f"{err}; fix --model.optimizer or --model.lr_scheduler") from None
+        if scheduler is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def check_optimizer(self) -> None:
+        """Build the optimizer and schedule once and throw them away: bad settings fail now."""
+        self.configure_optimizers()

@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable, Iterable
 
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim import optimizer as torch_optim
 from torch.optim.lr_scheduler import LRScheduler
 
@@ -79,14 +80,23 @@ class WarmupCosine(LRScheduler):
 
     The rate rises from ``base_lr / warmup_steps`` to ``base_lr`` over ``warmup_steps`` steps,
     then follows half a cosine down to ``base_lr * min_factor`` at ``total_steps`` and stays
-    there. Closed form in the step, like ``MilestoneDecay``.
+    there. Closed form in the step, like ``MilestoneDecay``. In a config, ``total_steps: null``
+    is the run's ``trainer.max_steps``, whatever the command line sets it to.
     """
 
     def __init__(
-        self, optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int = 0, min_factor: float = 0.1
+        self,
+        optimizer: torch.optim.Optimizer,
+        total_steps: int | None = None,
+        warmup_steps: int = 0,
+        min_factor: float = 0.1,
     ):
-        if not 0 <= warmup_steps < total_steps:
-            raise ValueError(f"need 0 <= warmup_steps < total_steps, got {warmup_steps} and {total_steps}")
+        if total_steps is None:  # the CLI sets it to the run's max_steps before building this
+            raise ValueError("WarmupCosine needs total_steps (null in a config: the run's max_steps)")
+        if warmup_steps < 0 or total_steps < 1:
+            raise ValueError(f"need warmup_steps >= 0 and total_steps >= 1, got {warmup_steps} and {total_steps}")
+        if warmup_steps >= total_steps:  # a short trial run of a long recipe: allowed, but said
+            rank_zero_warn(f"the warm-up ({warmup_steps} steps) outlasts the schedule ({total_steps} steps)")
         self.total_steps = total_steps
         self.warmup_steps = warmup_steps
         self.min_factor = min_factor
@@ -95,7 +105,7 @@ class WarmupCosine(LRScheduler):
     def factor(self, step: int) -> float:
         if step < self.warmup_steps:
             return (step + 1) / self.warmup_steps
-        progress = min(1.0, (step - self.warmup_steps) / (self.total_steps - self.warmup_steps))
+        progress = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
         return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
 
     def get_lr(self) -> list[float]:

@@ -7,31 +7,26 @@ With no arguments it samples 20 items from the best checkpoint of the newest run
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 import torch
 
 from makemore import decoding
+from makemore.atomic_io import write_atomically
 from makemore.data import BUNDLED_DATASET, read_items, split_items
 from makemore.errors import MakemoreError
 from makemore.generate import sample, score
 from makemore.loading import load
-
-BEST = re.compile(r"best-step=\d+-val_loss=(\d+(?:\.\d+)?)\.ckpt")
+from makemore.runs import best_checkpoint, check_writable
 
 
 def newest_best_checkpoint(root: str | Path) -> Path:
     """The best checkpoint (lowest val_loss in its name; else last.ckpt) of the newest run."""
-    runs = [p for p in Path(root).glob("*") if p.is_dir() and any(p.glob("*.ckpt"))]
+    runs = [p for p in Path(root).glob("*") if p.is_dir() and best_checkpoint(p) is not None]
     if not runs:
         raise MakemoreError(f"no run with a checkpoint under {root}/; train one with fit or pass --ckpt_path PATH")
-    newest = max(runs, key=lambda p: max(f.stat().st_mtime for f in p.glob("*.ckpt")))
-    best = [(float(m.group(1)), f) for f in newest.glob("best-*.ckpt") if (m := BEST.fullmatch(f.name))]
-    if best:
-        return min(best)[1]
-    return newest / "last.ckpt" if (newest / "last.ckpt").is_file() else sorted(newest.glob("*.ckpt"))[-1]
+    return best_checkpoint(max(runs, key=lambda p: max(f.stat().st_mtime for f in p.glob("*.ckpt"))))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -45,7 +40,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", action="append", default=None, help="start every item with this (repeatable)")
     p.add_argument("--max_length", type=int, default=None, help="most characters per item (default: what fits)")
     p.add_argument("--seed", type=int, default=None, help="same seed, same samples")
-    p.add_argument("--output", default=None, help="also write the items, one per line, to this file")
+    p.add_argument("--output", default=None, help="also write the items, one per line, to this new file")
+    p.add_argument("--overwrite", action="store_true", help="let --output replace an existing file")
     p.add_argument("--score", nargs="+", default=None, metavar="ITEM", help="score these items instead of sampling")
     p.add_argument("--score_file", default=None, help="score the items of this file (one per line)")
     return p
@@ -64,13 +60,29 @@ def check(args: argparse.Namespace) -> None:
         raise MakemoreError(f"--max_length must be at least 1, got {args.max_length}")
 
 
-def check_chars(text: str, what: str, vocab) -> None:
+def check_output(args: argparse.Namespace) -> None:
+    """Before any sampling: the output file may be written, and replaces nothing unasked."""
+    if args.output is None:
+        return
+    path = Path(args.output)
+    if path.is_dir():
+        raise MakemoreError(f"--output {path} is a directory; name a file")
+    if path.exists() and not args.overwrite:
+        raise MakemoreError(f"--output {path} exists; pass --overwrite to replace it, or name a new file")
+    if not path.parent.is_dir():
+        raise MakemoreError(f"--output {path}: folder {path.parent} does not exist; create it first")
+    check_writable(path.parent)
+
+
+def unknown_chars(text: str, vocab) -> str:
+    """What is wrong with ``text`` for this vocabulary, or '' if nothing."""
     unknown = sorted(set(text) - set(vocab.chars))
-    if unknown:
-        raise MakemoreError(
-            f"{what} {text!r} has characters the model does not know: {''.join(unknown)!r}; "
-            f"valid characters: {vocab.chars!r}"
-        )
+    return f"characters the model does not know: {''.join(unknown)!r}" if unknown else ""
+
+
+def check_chars(text: str, what: str, vocab) -> None:
+    if problem := unknown_chars(text, vocab):
+        raise MakemoreError(f"{what} {text!r} has {problem}; valid characters: {vocab.chars!r}")
 
 
 def labeller(data: dict):
@@ -85,23 +97,39 @@ def labeller(data: dict):
     return lambda item: next((f"in {name}" for name, items in sets.items() if item in items), "new")
 
 
+def score_items(loaded, items: list[str]) -> None:
+    """Print each scorable item's score; list the others and end with one error line for them."""
+    longest = loaded.block_size - 1  # a sequence net sees the boundary token and this many characters
+    window = decoding.is_window_model(loaded.net)
+    good, bad = [], []
+    for item in (item.strip() for item in items):  # as training reads its items
+        problem = "it is empty" if not item else unknown_chars(item, loaded.vocab)
+        if not problem and not window and len(item) > longest:
+            problem = f"it is longer than the {longest} characters this model sees (its block_size)"
+        (bad if problem else good).append((item, problem))
+    for item, total, mean in score(loaded.net, loaded.vocab, [item for item, _ in good]) if good else []:
+        print(f"{item}\t{total:.4f}\t{mean:.4f}")
+    for item, problem in bad:
+        print(f"not scored: {item!r}: {problem}", file=sys.stderr)
+    if bad:
+        raise MakemoreError(
+            f"{len(bad)} of {len(items)} items could not be scored (listed above); valid characters: "
+            f"{loaded.vocab.chars!r}"
+        )
+
+
 def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
     check(args)
+    check_output(args)
     path = Path(args.ckpt_path) if args.ckpt_path else newest_best_checkpoint(args.checkpoint_root)
     print(f"checkpoint: {path}", file=sys.stderr)
     loaded = load(path)
     net, vocab = loaded.net, loaded.vocab
     window = decoding.is_window_model(net)
     if args.score or args.score_file:
-        items = list(args.score or []) + (read_items(args.score_file) if args.score_file else [])
-        for item in items:
-            check_chars(item, "item", vocab)
-        longest = loaded.block_size - 1
-        if not window and max(map(len, items)) > longest:
-            raise MakemoreError(f"this model scores items of at most {longest} characters (its block_size)")
-        for item, total, mean in score(net, vocab, items):
-            print(f"{item}\t{total:.4f}\t{mean:.4f}")
+        items = list(args.score or []) + (read_items(args.score_file, "--score_file") if args.score_file else [])
+        score_items(loaded, items)
         return
     # A sequence net sees block_size positions: the boundary token and block_size - 1 characters.
     limit = 30 if window else loaded.block_size - 1
@@ -125,4 +153,6 @@ def main(argv: list[str]) -> None:
         new = labels.count("new")
         print(f"{new} of {len(items)} samples are new ({100 * new / len(items):.0f}%)", file=sys.stderr)
     if args.output:
-        Path(args.output).write_text("".join(item + "\n" for item in items), encoding="utf-8")
+        text = "".join(item + "\n" for item in items).encode("utf-8")
+        write_atomically(args.output, lambda f: f.write(text))
+        print(f"wrote {len(items)} items to {args.output}", file=sys.stderr)

@@ -1,9 +1,17 @@
-"""Run directories: every fit gets a fresh ``checkpoints/<name>-<n>/``; ``last`` finds the newest."""
+"""Run directories: every fit gets a fresh ``checkpoints/<name>-<n>/``; ``last`` finds the newest.
+
+``pretrained-<name>/`` is a run shipped with the project: evaluation falls back to it when no run
+of that name was trained here.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
+
+from lightning.pytorch.callbacks import Callback
 
 from makemore.errors import MakemoreError
 
@@ -20,13 +28,55 @@ def next_run_dir(root: str | Path, name: str) -> Path:
     return Path(root) / f"{name}-{runs[-1][0] + 1 if runs else 1}"
 
 
+BEST = re.compile(r"best-step=\d+-val_loss=(\d+(?:\.\d+)?)\.ckpt")
+
+
 def claim_run_dir(path: Path) -> None:
     """Create the run directory; fail if another run took it meanwhile (never share one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.mkdir()  # atomic: of two runs started at once, one gets it
     except FileExistsError:
         raise MakemoreError(f"run directory {path} was just taken by another run; start this run again") from None
+    except OSError as err:
+        raise MakemoreError(
+            f"cannot create the run directory {path}: {err.strerror}; pass a writable --checkpoint_root"
+        ) from None
+
+
+def check_writable(folder: Path) -> None:
+    """Refuse a folder this process cannot write a file into (checked by writing one: permission
+    bits say nothing to root, nor about a read-only disk)."""
+    probe = folder / f".write-test-{os.getpid()}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise MakemoreError(f"cannot write into {folder}: {err.strerror}; pass a writable folder") from None
+
+
+def best_checkpoint(run: Path) -> Path | None:
+    """The run's checkpoint with the lowest val_loss in its name, else its ``last.ckpt``, else None."""
+    best = [(float(m.group(1)), f) for f in run.glob("best-*.ckpt") if (m := BEST.fullmatch(f.name))]
+    if best:
+        return min(best)[1]
+    return run / "last.ckpt" if (run / "last.ckpt").is_file() else None
+
+
+def evaluation_checkpoint(root: str | Path, name: str, last: bool = False) -> Path:
+    """What ``validate``/``test`` evaluate when given no checkpoint: the best checkpoint (or with
+    ``last``, the ``last.ckpt``) of the newest run called ``name`` that has one; failing that, of
+    the shipped ``pretrained-<name>``."""
+    runs = [path for _, path in reversed(_numbered(Path(root), name))] + [Path(root) / f"pretrained-{name}"]
+    for run in runs:
+        found = (run / "last.ckpt" if (run / "last.ckpt").is_file() else None) if last else best_checkpoint(run)
+        if found is not None:
+            return found
+    which = "last.ckpt" if last else "checkpoint"
+    raise MakemoreError(
+        f"no run named {name!r} with a {which} under {root}/ to evaluate; train one with fit, "
+        "or pass --ckpt_path PATH (or the --run_name of an earlier run)"
+    )
 
 
 def last_checkpoint(root: str | Path, name: str) -> Path:
@@ -38,3 +88,15 @@ def last_checkpoint(root: str | Path, name: str) -> Path:
         f"no run named {name!r} with a last.ckpt under {root}/ to resume; "
         "pass --ckpt_path PATH or the --run_name of an earlier run"
     )
+
+
+class ForgetFailedStart(Callback):
+    """Removes a fresh run directory when the run fails before its first optimizer step: it holds
+    nothing worth keeping (no checkpoint, no curve), only a trace of a start that did not happen."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if trainer.global_step == 0 and trainer.is_global_zero and not any(self.run_dir.glob("*.ckpt")):
+            shutil.rmtree(self.run_dir, ignore_errors=True)

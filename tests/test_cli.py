@@ -95,7 +95,7 @@ def test_bad_data_file_is_one_clear_line(tmp_path, capsys, content, problem):
     elif content is not None:
         path.write_bytes(content)
     line = _fails(tiny_fit_args(path, tmp_path / "ck"), capsys)
-    assert line.startswith(f"error: data file {path}") and problem in line
+    assert line.startswith(f"error: --data.path {path}") and problem in line
     assert not (tmp_path / "ck").exists()
 
 
