@@ -63,6 +63,21 @@ class MakemoreCLI(LightningCLI):
             }
         )
 
+    def parse_arguments(self, parser, args) -> None:
+        # Before Lightning reads the checkpoint's hyperparameters: a bad file is one line, not a
+        # traceback, and validate/test know which checkpoint they evaluate.
+        super().parse_arguments(parser, args)
+        if self.config.get("subcommand") not in ("fit", "validate", "test"):
+            return
+        config = self.config[self.config.subcommand]
+        if self.config.subcommand != "fit" and config.ckpt_path in (None, "best", "last"):
+            name = config.run_name or _config_stem(config) or "run"
+            found = evaluation_checkpoint(_runs_root(config), name, last=config.ckpt_path == "last")
+            config.ckpt_path = str(found)
+        if config.ckpt_path not in (None, "last"):
+            read_checkpoint(config.ckpt_path)  # missing, truncated or foreign: one line
+            print(f"checkpoint: {config.ckpt_path}", file=sys.stderr)
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         _match_examples_to_net(config)
@@ -75,10 +90,6 @@ class MakemoreCLI(LightningCLI):
             self.save_config_callback = None  # only a fit has a run directory to save it in
             if _is_default_logger(config.trainer.logger):
                 config.trainer.logger = False  # an evaluation is no run: nothing for TensorBoard to list
-            if config.ckpt_path in (None, "best", "last"):
-                config.ckpt_path = str(evaluation_checkpoint(root, name, last=config.ckpt_path == "last"))
-            read_checkpoint(config.ckpt_path)  # missing, truncated or foreign: one line, not a traceback
-            print(f"checkpoint: {config.ckpt_path}", file=sys.stderr)
             return
         if self.subcommand != "fit":
             self.save_config_callback = None
@@ -86,14 +97,13 @@ class MakemoreCLI(LightningCLI):
         self.new_run_dir = None
         if config.ckpt_path == "last":
             config.ckpt_path = str(last_checkpoint(root, name))
+            read_checkpoint(config.ckpt_path)
             run_dir = Path(config.ckpt_path).parent  # resume in place
             check_writable(run_dir)
         else:
             run_dir = next_run_dir(root, name)
             # Other ranks (DDP) claim nothing: Lightning hands them rank 0's checkpoint folder.
             self.new_run_dir = run_dir if rank_zero_only.rank == 0 else None
-        if config.ckpt_path is not None:
-            read_checkpoint(config.ckpt_path)
         if config.checkpoint.dirpath is None:
             config.checkpoint.dirpath = str(run_dir)
         logger = config.trainer.logger

@@ -70,7 +70,7 @@ def check_output(args: argparse.Namespace) -> None:
     if path.exists() and not args.overwrite:
         raise MakemoreError(f"--output {path} exists; pass --overwrite to replace it, or name a new file")
     if not path.parent.is_dir():
-        raise MakemoreError(f"--output {path}: folder {path.parent} does not exist; create it first")
+        raise MakemoreError(f"--output {path}: {path.parent} is not a folder; create it first or name another")
     check_writable(path.parent)
 
 

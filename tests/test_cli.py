@@ -1,13 +1,14 @@
 """In-process runs of the CLI on a tiny config: fit, validate, test, resume, and bad input."""
 
 import math
+import shutil
 
 import pytest
 import torch
 
 from makemore.cli import main, run
 
-from .conftest import ROOT, tiny_fit_args
+from .conftest import ROOT, curve, tiny_fit_args
 
 
 def files(folder):
@@ -143,3 +144,76 @@ def test_checkpoint_vocabulary_must_match_the_data(words_file, tmp_path, capsys)
     other.write_text("xyz\nzyx\n" * 20)
     line = _fails(_eval_args("validate", other, tmp_path / "ck" / "v4-1" / "last.ckpt"), capsys)
     assert line.startswith("error: the checkpoint's vocabulary '.abcdef' differs")
+
+
+def test_validate_and_test_find_the_newest_runs_checkpoint_and_log_nothing(words_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "checkpoints"
+    run(tiny_fit_args(words_file, root, steps=20))
+    run(tiny_fit_args(words_file, root, steps=40))
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    capsys.readouterr()
+    args = ["--config", str(ROOT / "configs/v4.yaml"), "--data.path", str(words_file), "--trainer.accelerator", "cpu"]
+    validated = run(["validate", *args])
+    best = next((root / "v4-2").glob("best-*.ckpt"))
+    assert f"checkpoint: checkpoints/v4-2/{best.name}" in capsys.readouterr().err
+    score = torch.load(best, weights_only=True)["callbacks"]
+    assert validated.trainer.callback_metrics["val_loss"].item() == pytest.approx(
+        next(iter(score.values()))["best_model_score"].item(), abs=1e-5
+    )
+    run(["test", *args, "--ckpt_path", "last"])
+    assert "checkpoint: checkpoints/v4-2/last.ckpt" in capsys.readouterr().err
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # no lightning_logs/version_N
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints", "words.txt"]
+
+
+def test_validate_on_a_fresh_clone_evaluates_the_shipped_pretrained_v5(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(ROOT / "checkpoints" / "pretrained-v5", tmp_path / "checkpoints" / "pretrained-v5")
+    capsys.readouterr()
+    validated = run(["validate", "--config", str(ROOT / "configs/v5.yaml"), "--trainer.enable_progress_bar", "false"])
+    assert "checkpoint: checkpoints/pretrained-v5/best-" in capsys.readouterr().err
+    assert validated.trainer.callback_metrics["val_loss"].item() < 2.1  # trained, not a fresh model (3.3)
+
+
+def test_a_run_shorter_than_an_epoch_still_validates_at_its_end(words_file, tmp_path):
+    run([*tiny_fit_args(words_file, tmp_path, steps=30), "--checkpoint.save_top_k", "-1"])
+    assert [step for step, _ in curve(tmp_path / "v4-1", "val_loss")] == [20, 30]
+    assert sorted(p.name.split("-val")[0] for p in (tmp_path / "v4-1").glob("best-*")) == [
+        "best-step=20",
+        "best-step=30",
+    ]
+
+
+def test_fast_dev_run_writes_no_checkpoint_and_no_run_directory(words_file, tmp_path):
+    run([*tiny_fit_args(words_file, tmp_path / "ck"), "--trainer.fast_dev_run", "true"])
+    assert not (tmp_path / "ck").exists() or list((tmp_path / "ck").iterdir()) == []
+
+
+def test_the_schedule_ends_with_the_runs_max_steps(words_file, tmp_path):
+    args = tiny_fit_args(words_file, tmp_path, config="configs/lstm.yaml", steps=30)
+    cli = run([*args, "--model.lr_scheduler.init_args.warmup_steps", "5"])
+    scheduler, optimizer = cli.model.lr_schedulers(), cli.model.optimizers()
+    assert scheduler.total_steps == 30
+    floor = scheduler.base_lrs[0] * scheduler.min_factor
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(floor)  # at its floor when the run ends
+
+
+def test_default_root_dir_is_where_the_runs_go(words_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [a for a in tiny_fit_args(words_file, tmp_path / "unused", steps=5) if a != str(tmp_path / "unused")]
+    args.remove("--checkpoint_root")
+    run([*args, "--trainer.default_root_dir", str(tmp_path / "mine")])
+    assert (tmp_path / "mine" / "v4-1" / "last.ckpt").is_file() and not (tmp_path / "checkpoints").exists()
+
+
+def test_a_run_that_fails_before_its_first_step_leaves_no_directory(words_file, tmp_path, capsys, monkeypatch):
+    from makemore.errors import MakemoreError
+    from makemore.module import CharLM
+
+    def refuse(self):
+        raise MakemoreError("refused at the start")
+
+    monkeypatch.setattr(CharLM, "on_fit_start", refuse)
+    assert _fails(tiny_fit_args(words_file, tmp_path / "ck"), capsys) == "error: refused at the start"
+    assert list((tmp_path / "ck").iterdir()) == []

@@ -29,6 +29,12 @@ def test_read_items_strips_and_drops_blank_lines(tmp_path):
     assert read_items(path) == ["anna", "bob"]
 
 
+def test_a_byte_order_mark_is_not_a_character(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeffanna\nbob\n".encode())
+    assert read_items(path) == ["anna", "bob"]
+
+
 def test_split_is_the_lectures():
     items = [f"w{i}" for i in range(1000)]
     expected = list(items)

@@ -98,6 +98,37 @@ def test_prefix_longer_than_a_window_uses_its_last_characters(words_file, tmp_pa
     assert all(item.startswith("abcdef") for item in items)
 
 
+def test_scoring_strips_items_as_training_does_and_scores_the_good_ones_before_failing(ckpt, capsys):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", "--ckpt_path", str(ckpt), "--score", "  abc  ", "aXc", "", "fed"])
+    out = capsys.readouterr()
+    assert exit_info.value.code == 2
+    assert sorted(line.split("\t")[0] for line in out.out.splitlines()) == ["abc", "fed"]
+    assert "not scored: 'aXc': characters the model does not know: 'X'" in out.err
+    assert "not scored: '': it is empty" in out.err
+    assert out.err.strip().splitlines()[-1].startswith("error: 2 of 4 items could not be scored")
+
+
+class EndsAtOnce(torch.nn.Module):
+    """A window net that all but always predicts the end token: the empty item, if it could."""
+
+    examples, block_size = "windows", 3
+
+    def forward(self, idx):
+        logits = torch.zeros(len(idx), 4)
+        logits[:, 0] = 30.0
+        return logits
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.0])
+def test_samples_are_never_empty(temperature):
+    from makemore.vocab import Vocabulary
+
+    items = sample(EndsAtOnce(), Vocabulary("abc"), 200, temperature=temperature, generator=torch.Generator())
+    assert all(len(item) == 1 for item in items)  # a first character, then the end it wanted
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

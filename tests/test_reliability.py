@@ -143,6 +143,20 @@ def test_ctrl_c_writes_last_and_exits_cleanly_then_resume_matches(words_file, tm
     assert_same_weights(weights(last), weights(tmp_path / "a" / "v5-1" / "last.ckpt"))
 
 
+def test_sigterm_writes_last_at_the_next_block_and_exits_cleanly(words_file, tmp_path):
+    process = start(fit_args(words_file, tmp_path, "configs/v5.yaml", 100_000, every=0))
+    last = tmp_path / "v5-1" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while saved_step(last) < 0 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # the first validation's checkpoint: training has started
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    code, err = finish(process)
+    stopped = saved_step(last)
+    assert code == 0 and "Traceback" not in err, err
+    assert 500 < stopped < 100_000 and f"SIGTERM at step {stopped}: wrote" in err
+
+
 @pytest.mark.slow
 def test_v5_killed_at_a_random_moment_resumes_to_the_same_val_loss(tmp_path):
     """The acceptance check at a real size: V5 on the bundled names, 20,000 steps, SIGKILL at a

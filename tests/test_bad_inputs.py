@@ -1,0 +1,141 @@
+"""Every mistake a user makes through ``python -m makemore ...`` ends in one ``error:`` line and a
+non-zero exit, with no traceback and nothing changed that the command was not asked to change.
+
+The commands run as a user runs them, each in its own process, two at a time: most fail at
+start-up, so a case costs about as much as importing torch and Lightning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from makemore.cli import run
+
+from .conftest import ROOT, tiny_fit_args, write_words
+
+V4, LSTM = str(ROOT / "configs/v4.yaml"), str(ROOT / "configs/lstm.yaml")
+TINY = ["--data.path", "words.txt", "--trainer.max_steps", "5", "--checkpoint_root", "ck"]
+CKPT = "ck/v4-1/last.ckpt"
+
+# name: (arguments after ``python -m makemore``, a fragment of the error line)
+CASES = {
+    "predict over an existing file": (["predict", "--ckpt_path", CKPT, "--output", "words.txt"], "--overwrite"),
+    "predict into a missing folder": (["predict", "--ckpt_path", CKPT, "--output", "nowhere/out.txt"], "nowhere"),
+    "predict into a file's folder": (["predict", "--ckpt_path", CKPT, "--output", "words.txt/out.txt"], "words.txt"),
+    "score a missing file": (["predict", "--ckpt_path", CKPT, "--score_file", "missing.txt"], "--score_file"),
+    "score an unknown item": (["predict", "--ckpt_path", CKPT, "--score", "abc", "xyz"], "1 of 2 items"),
+    "validate with no run": (["validate", "--config", V4, *TINY[:2], "--checkpoint_root", "empty"], "train one"),
+    "test the last of no run": (
+        ["test", "--config", V4, *TINY[:2], "--run_name", "nope", "--ckpt_path", "last"],
+        "nope",
+    ),
+    "fit from a missing checkpoint": (["fit", "--config", V4, *TINY, "--ckpt_path", "missing.ckpt"], "does not exist"),
+    "fit from a truncated checkpoint": (["fit", "--config", V4, *TINY, "--ckpt_path", "half.ckpt"], "truncated"),
+    "fit from a text file": (["fit", "--config", V4, *TINY, "--ckpt_path", "words.txt"], "not a checkpoint"),
+    "validate a truncated checkpoint": (
+        ["validate", "--config", V4, *TINY[:2], "--ckpt_path", "half.ckpt"],
+        "truncated",
+    ),
+    "test a text file": (["test", "--config", V4, *TINY[:2], "--ckpt_path", "words.txt"], "not a checkpoint"),
+    "three items": (["fit", "--config", V4, *TINY, "--data.path", "three.txt"], "2/0/1 for train/val/test"),
+    "one item": (["fit", "--config", V4, *TINY, "--data.path", "one.txt"], "0/0/1 for train/val/test"),
+    "batch of zero": (["fit", "--config", V4, *TINY, "--data.batch_size", "0"], "data.batch_size must be"),
+    "negative batch": (["fit", "--config", V4, *TINY, "--data.batch_size", "-3"], "data.batch_size must be"),
+    "batch above the split": (["fit", "--config", V4, *TINY, "--data.batch_size", "100000"], "training examples"),
+    "negative learning rate": (["fit", "--config", V4, *TINY, "--model.optimizer.init_args.lr", "-0.1"], "lr"),
+    "negative max_steps": (["fit", "--config", V4, *TINY, "--trainer.max_steps", "-5"], "max_steps must be"),
+    "one item far too long": (["fit", "--config", LSTM, *TINY, "--data.path", "long.txt"], "max_item_length"),
+    "run folder under a file": (["fit", "--config", V4, *TINY, "--checkpoint_root", "words.txt/ck"], "writable"),
+    "two roots": (["fit", "--config", V4, *TINY, "--trainer.default_root_dir", "elsewhere"], "pass one of them"),
+    "Lightning's --optimizer": (["fit", "--config", LSTM, *TINY, "--optimizer", "Adam"], "--optimizer"),
+    "a value of the wrong type": (["fit", "--config", V4, *TINY, "--data.batch_size", "x"], "data.batch_size"),
+}
+
+
+def makemore(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-m", "makemore", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file and folder under ``folder``: a folder as '', a file as its content's hash."""
+    return {
+        str(p.relative_to(folder)): "" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    """A user's folder: a word list, odd data files, bad checkpoints, and one trained run."""
+    folder = tmp_path_factory.mktemp("user")
+    words = write_words(folder / "words.txt")
+    (folder / "three.txt").write_text("abc\nbcd\ncde\n")
+    (folder / "one.txt").write_text("abc\n")
+    (folder / "long.txt").write_text("abc\ncab\n" * 20 + "ab" * 2000 + "\n")
+    (folder / "empty").mkdir()
+    run(tiny_fit_args(words, folder / "ck", steps=10))
+    (folder / "half.ckpt").write_bytes((folder / CKPT).read_bytes()[:2000])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def outcomes(workspace) -> dict:
+    """Every case run once, two at a time, with the workspace snapshotted around them all."""
+    before = snapshot(workspace)
+    with ThreadPoolExecutor(2) as pool:
+        done = dict(zip(CASES, pool.map(lambda case: makemore(case[0], workspace), CASES.values())))
+    return {"results": done, "before": before, "after": snapshot(workspace)}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_one_error_line_and_a_non_zero_exit(outcomes, name):
+    result = outcomes["results"][name]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and len(errors) == 1, result.stderr[-2000:]
+    assert CASES[name][1] in errors[0]
+
+
+def test_no_case_changed_created_or_removed_anything(outcomes):
+    assert outcomes["after"] == outcomes["before"]
+
+
+def test_predict_keeps_an_existing_output_byte_for_byte_and_overwrites_when_asked(workspace, tmp_path):
+    target = tmp_path / "samples.txt"
+    target.write_bytes(b"my own\nlist\n")
+    args = ["predict", "--ckpt_path", str(workspace / CKPT), "--num_samples", "3", "--output", str(target)]
+    refused = makemore(args, tmp_path)
+    assert refused.returncode == 2 and target.read_bytes() == b"my own\nlist\n"
+    assert "pass --overwrite" in refused.stderr
+    replaced = makemore([*args, "--overwrite"], tmp_path)
+    assert replaced.returncode == 0, replaced.stderr
+    samples = [line.split("\t")[0] for line in replaced.stdout.splitlines()]  # item, then its label
+    assert target.read_text().splitlines() == samples and not list(tmp_path.glob(".*partial"))
+
+
+def test_a_read_only_checkpoint_folder_is_one_line(workspace, tmp_path):
+    """A read-only mount (root may write anywhere else), made in a private mount namespace."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"]).returncode != 0:
+        pytest.skip("no private mount namespace here")
+    shutil.copy(workspace / "words.txt", tmp_path)
+    (tmp_path / "ro").mkdir()
+    command = " ".join([sys.executable, "-m", "makemore", "fit", "--config", V4, *TINY[:4], "--checkpoint_root", "ro"])
+    script = f"mount -t tmpfs none ro && mount -o remount,ro ro && exec {command}"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert len(errors) == 1 and "Read-only file system" in errors[0] and "writable" in errors[0]
