@@ -124,18 +124,24 @@ def test_an_absurd_learning_rate_stops_with_one_line_and_no_checkpoint(words_fil
     assert list((tmp_path / "v4-1").glob("*.ckpt")) == []  # no untrained or diverged weights to pick up
 
 
-def test_ctrl_c_writes_last_and_exits_cleanly_then_resume_matches(words_file, tmp_path):
-    config, steps = "configs/v5.yaml", 3000
-    process = start(fit_args(words_file, tmp_path / "b", config, steps, every=0))
-    last = tmp_path / "b" / "v5-1" / "last.ckpt"
+def signalled(args: list[str], last: Path, signum: int) -> tuple[int, str, int]:
+    """Start a fit, send ``signum`` once its first validation wrote ``last``; its exit status,
+    stderr and the step ``last`` was saved at."""
+    process = start(args)
     deadline = time.monotonic() + 120
     while saved_step(last) < 0 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)  # the first validation's checkpoint: training has started
     time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     code, err = finish(process)
+    return code, err, saved_step(last)
+
+
+def test_ctrl_c_writes_last_and_exits_cleanly_then_resume_matches(words_file, tmp_path):
+    config, steps = "configs/v5.yaml", 3000
+    last = tmp_path / "b" / "v5-1" / "last.ckpt"
+    code, err, stopped = signalled(fit_args(words_file, tmp_path / "b", config, steps, every=0), last, signal.SIGINT)
     assert code == 0, err
-    stopped = saved_step(last)
     assert 0 < stopped < steps and f"interrupted at step {stopped}" in err
 
     assert finish(start([*fit_args(words_file, tmp_path / "b", config, steps, every=0), "--ckpt_path", "last"]))[0] == 0
@@ -144,15 +150,8 @@ def test_ctrl_c_writes_last_and_exits_cleanly_then_resume_matches(words_file, tm
 
 
 def test_sigterm_writes_last_at_the_next_block_and_exits_cleanly(words_file, tmp_path):
-    process = start(fit_args(words_file, tmp_path, "configs/v5.yaml", 100_000, every=0))
-    last = tmp_path / "v5-1" / "last.ckpt"
-    deadline = time.monotonic() + 120
-    while saved_step(last) < 0 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)  # the first validation's checkpoint: training has started
-    time.sleep(0.5)
-    process.send_signal(signal.SIGTERM)
-    code, err = finish(process)
-    stopped = saved_step(last)
+    args = fit_args(words_file, tmp_path, "configs/v5.yaml", 100_000, every=0)
+    code, err, stopped = signalled(args, tmp_path / "v5-1" / "last.ckpt", signal.SIGTERM)
     assert code == 0 and "Traceback" not in err, err
     assert 500 < stopped < 100_000 and f"SIGTERM at step {stopped}: wrote" in err
 
