@@ -39,8 +39,8 @@ def plain(config: str, data: str | None, steps: int) -> dict:
     import torch
 
     from makemore.cli import run
-    from makemore.module import _widths, nll
-    from makemore.optim import SGD, MilestoneDecay
+    from makemore.training.module import _widths, nll
+    from makemore.training.optim import SGD, MilestoneDecay
 
     cli = run(["--config", config, *(["--data.path", data] if data else [])], subcommand=False)
     net, dm = cli.model.net, cli.datamodule  # the config's hand-built net, seeded by its seed_everything

@@ -13,10 +13,10 @@ import argparse
 
 import torch
 
-from makemore.data import NamesDataModule
-from makemore.loading import load
+from makemore.data.datamodule import NamesDataModule
+from makemore.inference.loading import load
 from makemore.models import NewItems
-from makemore.module import nll
+from makemore.training.module import nll
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ def build(config: str):
 
 
 def rate(net, vocab, samples: int, max_length: int, incremental: bool) -> float:
-    from makemore.generate import sample
+    from makemore.inference.generate import sample
 
     generator = torch.Generator().manual_seed(0)
     start = time.perf_counter()

@@ -10,12 +10,12 @@ from jsonargparse import ArgumentError
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from makemore.checkpoint import RunCheckpoint
-from makemore.data import NamesDataModule
+from makemore.data.datamodule import NamesDataModule
 from makemore.errors import MakemoreError
-from makemore.loading import read_checkpoint
-from makemore.module import CharLM
-from makemore.runs import (
+from makemore.inference.loading import read_checkpoint
+from makemore.training.checkpoint import RunCheckpoint
+from makemore.training.module import CharLM
+from makemore.training.runs import (
     ForgetFailedStart,
     check_writable,
     claim_run_dir,
@@ -23,7 +23,7 @@ from makemore.runs import (
     last_checkpoint,
     next_run_dir,
 )
-from makemore.sample_callback import SampleCallback
+from makemore.training.show_samples import SampleCallback
 
 TRAINER_DEFAULTS = {
     "max_steps": 200_000,
@@ -215,7 +215,7 @@ def main(args: list[str] | None = None) -> None:
     argv = sys.argv[1:] if args is None else list(args)
     try:
         if argv[:1] == ["predict"]:
-            from makemore.predict import main as predict  # a checkpoint alone: no config, no data
+            from makemore.inference.predict import main as predict  # a checkpoint alone: no config, no data
 
             predict(argv[1:])
             return

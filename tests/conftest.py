@@ -65,3 +65,14 @@ def curve(run_dir: Path, tag: str) -> list[tuple[int, float]]:
 
     events = EventAccumulator(str(run_dir)).Reload()
     return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
+def fails(args: list[str], capsys) -> str:
+    """Run the CLI in-process on ``args``, which must fail cleanly; its last stderr line."""
+    from makemore.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code != 0 and "Traceback" not in err
+    return err.strip().splitlines()[-1]

@@ -8,7 +8,7 @@ import torch
 
 from makemore.cli import main, run
 
-from .conftest import ROOT, curve, tiny_fit_args
+from .conftest import ROOT, curve, fails, tiny_fit_args
 
 
 def files(folder):
@@ -71,14 +71,6 @@ def test_second_run_gets_its_own_directory_and_resume_continues_in_place(words_f
     assert not (root / "v4-3").exists() and files(root / "v4-1") == first
 
 
-def _fails(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    err = capsys.readouterr().err
-    assert exit_info.value.code != 0 and "Traceback" not in err
-    return err.strip().splitlines()[-1]
-
-
 @pytest.mark.parametrize(
     "content, problem",
     [
@@ -95,7 +87,7 @@ def test_bad_data_file_is_one_clear_line(tmp_path, capsys, content, problem):
         path.mkdir()
     elif content is not None:
         path.write_bytes(content)
-    line = _fails(tiny_fit_args(path, tmp_path / "ck"), capsys)
+    line = fails(tiny_fit_args(path, tmp_path / "ck"), capsys)
     assert line.startswith(f"error: --data.path {path}") and problem in line
     assert not (tmp_path / "ck").exists()
 
@@ -103,12 +95,12 @@ def test_bad_data_file_is_one_clear_line(tmp_path, capsys, content, problem):
 def test_unknown_config_key_is_jsonargparse_error(words_file, tmp_path, capsys):
     config = tmp_path / "bad.yaml"
     config.write_text("model:\n  no_such_key: 1\n")
-    line = _fails([*tiny_fit_args(words_file, tmp_path / "ck"), "--config", str(config)], capsys)
+    line = fails([*tiny_fit_args(words_file, tmp_path / "ck"), "--config", str(config)], capsys)
     assert "no_such_key" in line
 
 
 def test_resume_without_an_earlier_run(words_file, tmp_path, capsys):
-    line = _fails([*tiny_fit_args(words_file, tmp_path / "ck"), "--ckpt_path", "last"], capsys)
+    line = fails([*tiny_fit_args(words_file, tmp_path / "ck"), "--ckpt_path", "last"], capsys)
     assert line.startswith("error: no run named 'v4'")
 
 
@@ -142,7 +134,7 @@ def test_checkpoint_vocabulary_must_match_the_data(words_file, tmp_path, capsys)
     run(tiny_fit_args(words_file, tmp_path / "ck", steps=20))
     other = tmp_path / "other.txt"
     other.write_text("xyz\nzyx\n" * 20)
-    line = _fails(_eval_args("validate", other, tmp_path / "ck" / "v4-1" / "last.ckpt"), capsys)
+    line = fails(_eval_args("validate", other, tmp_path / "ck" / "v4-1" / "last.ckpt"), capsys)
     assert line.startswith("error: the checkpoint's vocabulary '.abcdef' differs")
 
 
@@ -209,11 +201,11 @@ def test_default_root_dir_is_where_the_runs_go(words_file, tmp_path, monkeypatch
 
 def test_a_run_that_fails_before_its_first_step_leaves_no_directory(words_file, tmp_path, capsys, monkeypatch):
     from makemore.errors import MakemoreError
-    from makemore.module import CharLM
+    from makemore.training.module import CharLM
 
     def refuse(self):
         raise MakemoreError("refused at the start")
 
     monkeypatch.setattr(CharLM, "on_fit_start", refuse)
-    assert _fails(tiny_fit_args(words_file, tmp_path / "ck"), capsys) == "error: refused at the start"
+    assert fails(tiny_fit_args(words_file, tmp_path / "ck"), capsys) == "error: refused at the start"
     assert list((tmp_path / "ck").iterdir()) == []

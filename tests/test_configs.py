@@ -9,8 +9,7 @@ import torch
 
 from makemore.cli import run
 
-from .conftest import CONFIGS, ROOT, tiny_fit_args
-from .test_cli import _fails
+from .conftest import CONFIGS, ROOT, fails, tiny_fit_args
 
 
 def _eval(subcommand, config, data, ckpt, *extra):
@@ -43,7 +42,7 @@ def test_bigram_fit_counts_the_whole_training_split(words_file, tmp_path):
 )
 def test_model_given_the_other_kind_of_data(config, examples, words_file, tmp_path, capsys):
     args = [*tiny_fit_args(words_file, tmp_path / "ck", config=f"configs/{config}.yaml"), "--data.examples", examples]
-    line = _fails(args, capsys)
+    line = fails(args, capsys)
     assert line.startswith("error: ") and f"but data.examples is {examples}" in line
     assert not (tmp_path / "ck").exists()  # refused before any run directory
 
@@ -55,7 +54,7 @@ def test_checkpoint_built_for_a_shorter_context(words_file, tmp_path, capsys):
     ckpt = tmp_path / "ck" / "transformer-1" / "last.ckpt"
     config = str(ROOT / "configs/transformer.yaml")
     args = ["validate", "--config", config, "--data.path", str(longer), "--trainer.logger", "false"]
-    line = _fails([*args, "--ckpt_path", str(ckpt)], capsys)
+    line = fails([*args, "--ckpt_path", str(ckpt)], capsys)
     assert line.startswith("error: the checkpoint was built for block_size=10 but the data gives 19")
 
 

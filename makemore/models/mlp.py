@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from makemore.nn import Embedding, Linear
+from makemore.nn.layers import Embedding, Linear
 
 
 class MLP(nn.Module):

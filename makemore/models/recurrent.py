@@ -8,8 +8,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from makemore.nn import Dropout, Embedding, Linear, TokenDropout
-from makemore.recurrent import GRUCell, LSTMCell, RNNCell
+from makemore.nn.cells import GRUCell, LSTMCell, RNNCell
+from makemore.nn.layers import Dropout, Embedding, Linear, TokenDropout
 
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
 

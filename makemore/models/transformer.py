@@ -8,9 +8,9 @@ import math
 import torch
 from torch import nn
 
-from makemore.attention import CausalSelfAttention
 from makemore.errors import MakemoreError
-from makemore.nn import GELU, Dropout, Embedding, LayerNorm, Linear, Sequential, TokenDropout
+from makemore.nn.attention import CausalSelfAttention
+from makemore.nn.layers import GELU, Dropout, Embedding, LayerNorm, Linear, Sequential, TokenDropout
 
 
 class Block(nn.Module):

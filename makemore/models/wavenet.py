@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from makemore.errors import MakemoreError
-from makemore.nn import BatchNorm1d, Embedding, FlattenConsecutive, Linear, Sequential, Tanh
+from makemore.nn.layers import BatchNorm1d, Embedding, FlattenConsecutive, Linear, Sequential, Tanh
 
 
 class WaveNet(nn.Module):

@@ -1,0 +1,1 @@
+"""Reading items, their vocabulary, split and example tensors, and the batches of a run."""

@@ -1,0 +1,175 @@
+"""The LightningDataModule: a file's items, their vocabulary and split, batches of examples."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from makemore.data.batches import StepBatchSampler
+from makemore.data.examples import sequences, windows
+from makemore.data.items import BUNDLED_DATASET, read_items, split_items
+from makemore.data.vocab import Vocabulary
+from makemore.errors import MakemoreError
+
+
+class NamesDataModule(L.LightningDataModule):
+    """Reads the items, builds the vocabulary and the 80/10/10 split when constructed.
+
+    The vocabulary (``chars``) and ``block_size`` exist right after construction, so the CLI
+    can link them into the model.
+
+    Args:
+        path: UTF-8 text file, one item per line; default: the bundled US baby names of 2015.
+        examples: ``windows`` (context -> next token) or ``sequences`` (whole items); unset:
+            what the model reads (the CLI sets it from the net).
+        block_size: context length of window examples (default 8); for sequences, the padded
+            length (default: longest item + 1).
+        batch_size: training examples per step, per process (DDP: the global batch is this times the ranks).
+        batches_per_epoch: random batches per epoch; validation and checkpoints run at each
+            epoch's end, so this is the validation interval in steps.
+        fused_steps: training batches stacked into one ``training_step`` call (one optimizer
+            step each); more amortise Lightning's per-call cost on tiny nets.
+        eval_batch_size: examples per batch when evaluating a whole split.
+        max_item_length: for sequence examples, the longest item accepted: every sequence is
+            as long as the longest item, so one outlier would make every step pay for it.
+        split_seed: seed of the shuffle before the split (42: the lecture's split).
+        train_fraction: share of items for training.
+        val_fraction: share of items for validation; the test split gets the rest.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        examples: Literal["windows", "sequences"] | None = None,
+        block_size: int | None = None,
+        batch_size: int = 32,
+        batches_per_epoch: int = 10_000,
+        fused_steps: int = 50,
+        eval_batch_size: int = 8192,
+        split_seed: int = 42,
+        train_fraction: float = 0.8,
+        val_fraction: float = 0.1,
+        max_item_length: int = 100,
+    ):
+        super().__init__()
+        # Saved in checkpoints: predict finds the data and its split (block_size is the model's).
+        self.save_hyperparameters(ignore=["block_size"])
+        if not (0 < train_fraction and 0 <= val_fraction and train_fraction + val_fraction <= 1):
+            raise MakemoreError(
+                f"data.train_fraction={train_fraction} and data.val_fraction={val_fraction} must be >= 0 "
+                "and add up to at most 1"
+            )
+        for name, value in (("batch_size", batch_size), ("batches_per_epoch", batches_per_epoch)):
+            if value < 1:
+                raise MakemoreError(f"data.{name} must be at least 1, got {value}")
+        if eval_batch_size < 1:
+            raise MakemoreError(f"data.eval_batch_size must be at least 1, got {eval_batch_size}")
+        self.path = str(path or BUNDLED_DATASET)
+        self.batch_size = batch_size
+        self.batches_per_epoch = batches_per_epoch
+        if fused_steps < 1 or batches_per_epoch % fused_steps:
+            raise MakemoreError(
+                f"data.fused_steps={fused_steps} must be >= 1 and divide data.batches_per_epoch={batches_per_epoch}"
+            )
+        self.fused_steps = fused_steps
+        self.eval_batch_size = eval_batch_size
+        self.items = read_items(self.path)
+        self.vocab = Vocabulary.from_items(self.items)
+        self.chars = self.vocab.chars
+        longest = max(len(item) for item in self.items)
+        self.examples = examples = examples or "windows"
+        if examples == "windows":
+            block_size = 8 if block_size is None else block_size
+            if block_size < 1:
+                raise MakemoreError(f"data.block_size must be >= 1 for window examples, got {block_size}")
+            self.block_size = block_size
+        else:
+            if longest > max_item_length:
+                raise MakemoreError(_too_long(self.items, max_item_length, self.path))
+            if block_size is not None and block_size < longest + 1:
+                raise MakemoreError(
+                    f"data.block_size={block_size} is shorter than the longest item of {self.path} plus "
+                    f"the end token ({longest + 1}); raise it or leave it unset"
+                )
+            self.block_size = block_size or longest + 1
+        self.hparams.update(examples=self.examples)  # as resolved; a path of None is the bundled file
+        parts = split_items(self.items, split_seed, train_fraction, val_fraction)
+        self.splits = dict(zip(("train", "val", "test"), parts))
+        if not all(parts):
+            counts = "/".join(str(len(part)) for part in parts)
+            raise MakemoreError(
+                f"{len(self.items)} item{'s' * (len(self.items) != 1)} give {counts} for train/val/test; need at "
+                "least one in each: add items or change --data.train_fraction / --data.val_fraction"
+            )
+        examples_in_train = len(parts[0]) if examples == "sequences" else sum(len(item) + 1 for item in parts[0])
+        if batch_size > examples_in_train:
+            raise MakemoreError(
+                f"data.batch_size={batch_size} is more than the {examples_in_train:,} training examples "
+                f"({examples}); lower --data.batch_size"
+            )
+        self._tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.sampling_seed = torch.initial_seed()  # the run's seed (LightningCLI seeds before this)
+
+    def tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The split's examples as ``(inputs, targets)``, built on first use."""
+        if split not in self._tensors:
+            build = windows if self.examples == "windows" else sequences
+            self._tensors[split] = build(self.splits[split], self.vocab, self.block_size)
+        return self._tensors[split]
+
+    def _current_step(self) -> int:
+        return self.trainer.global_step if self.trainer is not None else 0
+
+    def _rank_and_world(self) -> tuple[int, int]:
+        return (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
+
+    def train_dataloader(self) -> DataLoader:
+        x, y = self.tensors("train")
+        rank, world = self._rank_and_world()
+        sampler = StepBatchSampler(
+            len(x), self.batch_size, self.batches_per_epoch, self.sampling_seed, self.fused_steps,
+            self._current_step, rank, world,
+        )  # fmt: skip
+        return _loader(TensorDataset(x, y), sampler)
+
+    def eval_dataloader(self, split: str) -> DataLoader:
+        """The whole split in order, in chunks of ``eval_batch_size``; with several ranks each
+        evaluates its own contiguous share (no example twice) and the metric adds them up."""
+        x, y = self.tensors(split)
+        rank, world = self._rank_and_world()
+        first, last = len(x) * rank // world, len(x) * (rank + 1) // world
+        chunks = [slice(i, min(i + self.eval_batch_size, last)) for i in range(first, last, self.eval_batch_size)]
+        return _loader(TensorDataset(x, y), chunks)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.eval_dataloader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.eval_dataloader("test")
+
+    def state_dict(self) -> dict:
+        # A resumed run draws its batches from the seed the run started with.
+        return {"sampling_seed": self.sampling_seed}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.sampling_seed = state_dict.get("sampling_seed", self.sampling_seed)
+
+
+def _too_long(items: list[str], limit: int, path: str) -> str:
+    lengths = sorted(len(item) for item in items)
+    over = sum(n > limit for n in lengths)
+    typical = lengths[len(lengths) // 2]
+    return (
+        f"{over:,} item(s) of {path} are longer than data.max_item_length={limit} characters (the longest has "
+        f"{lengths[-1]:,}, a typical one {typical}); sequence models pad every item to the longest: remove "
+        "them, or raise --data.max_item_length"
+    )
+
+
+def _loader(dataset: TensorDataset, sampler) -> DataLoader:
+    # Its own generator: iterating must not draw from the global RNG (dropout's), or a resumed
+    # run, which starts its loaders at other moments, would see different dropout masks.
+    return DataLoader(dataset, batch_size=None, sampler=sampler, generator=torch.Generator())

@@ -1,0 +1,1 @@
+"""Using a trained model: decoding, sampling controls, sampling and scoring, loading, predict."""

@@ -1,0 +1,69 @@
+"""Sampling and scoring items with any net, batched over samples."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from makemore.data.examples import sequences, windows
+from makemore.data.vocab import BOUNDARY, Vocabulary
+from makemore.inference import decoding
+from makemore.inference.controls import pick_next
+from makemore.training.module import nll
+
+
+@torch.no_grad()
+def sample(
+    net: nn.Module,
+    vocab: Vocabulary,
+    num_samples: int,
+    prefix: str = "",
+    max_length: int = 30,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+    incremental: bool = True,
+) -> list[str]:
+    """``num_samples`` items that start with ``prefix``, at most ``max_length`` characters each.
+
+    Every sample stops at its end token (never before its first character: an empty string is
+    not an item, so the first draw is among the characters); the batch stops when all have. ``incremental=False``
+    recomputes the whole context at every position (the reference for tests and benchmarks).
+    """
+    device = next(iter(net.buffers()), next(iter(net.parameters()), torch.empty(0))).device
+    sequence = torch.tensor([[BOUNDARY, *vocab.encode(prefix)]] * num_samples, device=device)
+    state = decoding.start(net, num_samples, device) if incremental else None
+    logits = decoding.step(net, sequence, state) if incremental else decoding.recompute(net, sequence)
+    finished = torch.zeros(num_samples, dtype=torch.bool, device=device)
+    for position in range(max_length - len(prefix)):
+        if position == 0 and not prefix:  # an item has a character before its end: never sample ""
+            logits = logits.clone()
+            logits[:, BOUNDARY] = float("-inf")
+        token = pick_next(logits, temperature, top_k, top_p, generator)
+        token = token.masked_fill(finished, BOUNDARY)
+        sequence = torch.cat([sequence, token[:, None]], dim=1)
+        finished |= token == BOUNDARY
+        if finished.all():
+            break
+        logits = decoding.step(net, token[:, None], state) if incremental else decoding.recompute(net, sequence)
+    items = []
+    for row in sequence[:, 1:].tolist():
+        items.append(vocab.decode(row[: row.index(BOUNDARY)] if BOUNDARY in row else row))
+    return items
+
+
+@torch.no_grad()
+def score(net: nn.Module, vocab: Vocabulary, items: list[str]) -> list[tuple[str, float, float]]:
+    """``(item, total log-probability, mean NLL per character)`` for each item, end token
+    included (so a 4-letter item has 5 predicted characters), most likely first."""
+    counts = [len(item) + 1 for item in items]  # predicted characters, the end token included
+    if decoding.is_window_model(net):
+        x, y = windows(items, vocab, net.block_size)
+        per_token = -nll(net(x), y, reduction="none")
+        totals = [chunk.sum().item() for chunk in per_token.split(counts)]
+    else:
+        x, y = sequences(items, vocab, max(counts))
+        totals = (-nll(net(x), y, reduction="none").view(y.shape)).sum(dim=1).tolist()
+    rows = [(item, total, -total / count) for item, total, count in zip(items, totals, counts)]
+    return sorted(rows, key=lambda row: row[1], reverse=True)

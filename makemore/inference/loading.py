@@ -1,0 +1,78 @@
+"""A net, its vocabulary and its data settings from a checkpoint file alone, loaded safely.
+
+``torch.load(weights_only=True)`` refuses any pickle that would run code, and the net's class
+must be one of ``makemore.models``: a checkpoint cannot make us import or call anything else.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from makemore import models
+from makemore.data.vocab import Vocabulary
+from makemore.errors import MakemoreError
+
+
+@dataclass
+class Loaded:
+    net: nn.Module
+    vocab: Vocabulary
+    block_size: int
+    data: dict  # the data module's settings at training time (path, split), possibly empty
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The checkpoint's dictionary, or a one-line error saying why it cannot be used."""
+    path = Path(path)
+    if not path.is_file():
+        problem = "is a directory" if path.is_dir() else "does not exist"
+        raise MakemoreError(f"checkpoint {path} {problem}; pass a .ckpt file with --ckpt_path")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        raise MakemoreError(f"checkpoint {path} is truncated or not a checkpoint (not a torch.save archive)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+        what = f" ({found.group(1)})" if found else ""
+        raise MakemoreError(
+            f"checkpoint {path} was refused without running it: it holds objects that could run code{what}"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+        reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise MakemoreError(f"checkpoint {path} is truncated or not a checkpoint ({reason})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
+        raise MakemoreError(f"checkpoint {path} is not a makemore checkpoint (no state_dict and hyper_parameters)")
+    return checkpoint
+
+
+def load(path: str | Path) -> Loaded:
+    """Rebuild the net of a makemore checkpoint, in eval mode, on the CPU."""
+    checkpoint = read_checkpoint(path)
+    hparams = checkpoint["hyper_parameters"]
+    try:
+        spec, chars, block_size = hparams["net"], hparams["chars"], int(hparams["block_size"])
+        class_name = str(spec["class_path"]).rpartition(".")[2]
+        init_args = dict(spec.get("init_args") or {})
+    except (KeyError, TypeError, ValueError):
+        raise MakemoreError(f"checkpoint {path} lacks the net, vocabulary or block size makemore saves") from None
+    if class_name not in models.__all__:
+        raise MakemoreError(f"checkpoint {path} names net {spec['class_path']!r}, which is not a makemore model")
+    vocab = Vocabulary(chars)
+    net = getattr(models, class_name)(vocab.size, block_size, **init_args)
+    weights = checkpoint["state_dict"]
+    prefix = "ema_net.net." if any(k.startswith("ema_net.net.") for k in weights) else "net."  # the evaluated weights
+    state = {k.removeprefix(prefix): v for k, v in weights.items() if k.startswith(prefix)}
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        raise MakemoreError(
+            f"checkpoint {path} does not match its own net settings: {str(err).splitlines()[0]}"
+        ) from None
+    return Loaded(net.eval(), vocab, block_size, dict(checkpoint.get("datamodule_hyper_parameters") or {}))

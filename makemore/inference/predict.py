@@ -1,0 +1,158 @@
+"""``python -m makemore predict``: sample or score items from a checkpoint alone.
+
+With no arguments it samples 20 items from the best checkpoint of the newest run under
+``checkpoints/`` (the equivalent of the reference makemore's ``--sample-only``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from makemore.data.items import BUNDLED_DATASET, read_items, split_items
+from makemore.errors import MakemoreError
+from makemore.inference import decoding
+from makemore.inference.generate import sample, score
+from makemore.inference.loading import load
+from makemore.training.atomic_io import write_atomically
+from makemore.training.runs import best_checkpoint, check_writable
+
+
+def newest_best_checkpoint(root: str | Path) -> Path:
+    """The best checkpoint (lowest val_loss in its name; else last.ckpt) of the newest run."""
+    runs = [p for p in Path(root).glob("*") if p.is_dir() and best_checkpoint(p) is not None]
+    if not runs:
+        raise MakemoreError(f"no run with a checkpoint under {root}/; train one with fit or pass --ckpt_path PATH")
+    return best_checkpoint(max(runs, key=lambda p: max(f.stat().st_mtime for f in p.glob("*.ckpt"))))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="makemore predict", description=__doc__)
+    p.add_argument("--ckpt_path", default=None, help="checkpoint to use (default: best of the newest run)")
+    p.add_argument("--checkpoint_root", default="checkpoints", help="where runs are looked for")
+    p.add_argument("--num_samples", type=int, default=20, help="items to sample (per prefix)")
+    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature; 0 means greedy")
+    p.add_argument("--top_k", type=int, default=None, help="sample only among the k most likely tokens")
+    p.add_argument("--top_p", type=float, default=None, help="sample only within the nucleus of mass p, in (0, 1]")
+    p.add_argument("--prefix", action="append", default=None, help="start every item with this (repeatable)")
+    p.add_argument("--max_length", type=int, default=None, help="most characters per item (default: what fits)")
+    p.add_argument("--seed", type=int, default=None, help="same seed, same samples")
+    p.add_argument("--output", default=None, help="also write the items, one per line, to this new file")
+    p.add_argument("--overwrite", action="store_true", help="let --output replace an existing file")
+    p.add_argument("--score", nargs="+", default=None, metavar="ITEM", help="score these items instead of sampling")
+    p.add_argument("--score_file", default=None, help="score the items of this file (one per line)")
+    return p
+
+
+def check(args: argparse.Namespace) -> None:
+    if args.num_samples <= 0:
+        raise MakemoreError(f"--num_samples must be at least 1, got {args.num_samples}")
+    if args.temperature < 0:
+        raise MakemoreError(f"--temperature must be >= 0 (0 is greedy), got {args.temperature}")
+    if args.top_k is not None and args.top_k < 1:
+        raise MakemoreError(f"--top_k must be at least 1, got {args.top_k}")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise MakemoreError(f"--top_p must be in (0, 1], got {args.top_p}")
+    if args.max_length is not None and args.max_length < 1:
+        raise MakemoreError(f"--max_length must be at least 1, got {args.max_length}")
+
+
+def check_output(args: argparse.Namespace) -> None:
+    """Before any sampling: the output file may be written, and replaces nothing unasked."""
+    if args.output is None:
+        return
+    path = Path(args.output)
+    if path.is_dir():
+        raise MakemoreError(f"--output {path} is a directory; name a file")
+    if path.exists() and not args.overwrite:
+        raise MakemoreError(f"--output {path} exists; pass --overwrite to replace it, or name a new file")
+    if not path.parent.is_dir():
+        raise MakemoreError(f"--output {path}: {path.parent} is not a folder; create it first or name another")
+    check_writable(path.parent)
+
+
+def unknown_chars(text: str, vocab) -> str:
+    """What is wrong with ``text`` for this vocabulary, or '' if nothing."""
+    unknown = sorted(set(text) - set(vocab.chars))
+    return f"characters the model does not know: {''.join(unknown)!r}" if unknown else ""
+
+
+def check_chars(text: str, what: str, vocab) -> None:
+    if problem := unknown_chars(text, vocab):
+        raise MakemoreError(f"{what} {text!r} has {problem}; valid characters: {vocab.chars!r}")
+
+
+def labeller(data: dict):
+    """``item -> 'in train' | 'in val' | 'in test' | 'new'`` when the training file is still there."""
+    if "split_seed" not in data:
+        return None  # a checkpoint from before data settings were saved
+    path = data.get("path") or BUNDLED_DATASET
+    if not Path(path).is_file():
+        return None
+    parts = split_items(read_items(path), data["split_seed"], data["train_fraction"], data["val_fraction"])
+    sets = dict(zip(("train", "val", "test"), map(set, parts)))
+    return lambda item: next((f"in {name}" for name, items in sets.items() if item in items), "new")
+
+
+def score_items(loaded, items: list[str]) -> None:
+    """Print each scorable item's score; list the others and end with one error line for them."""
+    longest = loaded.block_size - 1  # a sequence net sees the boundary token and this many characters
+    window = decoding.is_window_model(loaded.net)
+    good, bad = [], []
+    for item in (item.strip() for item in items):  # as training reads its items
+        problem = "it is empty" if not item else unknown_chars(item, loaded.vocab)
+        if not problem and not window and len(item) > longest:
+            problem = f"it is longer than the {longest} characters this model sees (its block_size)"
+        (bad if problem else good).append((item, problem))
+    for item, total, mean in score(loaded.net, loaded.vocab, [item for item, _ in good]) if good else []:
+        print(f"{item}\t{total:.4f}\t{mean:.4f}")
+    for item, problem in bad:
+        print(f"not scored: {item!r}: {problem}", file=sys.stderr)
+    if bad:
+        raise MakemoreError(
+            f"{len(bad)} of {len(items)} items could not be scored (listed above); valid characters: "
+            f"{loaded.vocab.chars!r}"
+        )
+
+
+def main(argv: list[str]) -> None:
+    args = parser().parse_args(argv)
+    check(args)
+    check_output(args)
+    path = Path(args.ckpt_path) if args.ckpt_path else newest_best_checkpoint(args.checkpoint_root)
+    print(f"checkpoint: {path}", file=sys.stderr)
+    loaded = load(path)
+    net, vocab = loaded.net, loaded.vocab
+    window = decoding.is_window_model(net)
+    if args.score or args.score_file:
+        items = list(args.score or []) + (read_items(args.score_file, "--score_file") if args.score_file else [])
+        score_items(loaded, items)
+        return
+    # A sequence net sees block_size positions: the boundary token and block_size - 1 characters.
+    limit = 30 if window else loaded.block_size - 1
+    max_length = args.max_length or limit
+    if max_length > limit and not window:
+        raise MakemoreError(f"--max_length {max_length} is more than this model's {limit} characters (block_size)")
+    generator = torch.Generator().manual_seed(args.seed) if args.seed is not None else None
+    items = []
+    for prefix in args.prefix or [""]:
+        check_chars(prefix, "prefix", vocab)
+        if len(prefix) > max_length:
+            raise MakemoreError(f"prefix {prefix!r} is longer than --max_length {max_length}")
+        items += sample(
+            net, vocab, args.num_samples, prefix, max_length, args.temperature, args.top_k, args.top_p, generator
+        )
+    label = labeller(loaded.data)
+    labels = [label(item) for item in items] if label else []
+    for item, tag in zip(items, labels or [None] * len(items)):
+        print(f"{item}\t{tag}" if tag else item)
+    if labels:
+        new = labels.count("new")
+        print(f"{new} of {len(items)} samples are new ({100 * new / len(items):.0f}%)", file=sys.stderr)
+    if args.output:
+        text = "".join(item + "\n" for item in items).encode("utf-8")
+        write_atomically(args.output, lambda f: f.write(text))
+        print(f"wrote {len(items)} items to {args.output}", file=sys.stderr)

@@ -1,0 +1,64 @@
+"""A causal bag of words: each position sees the mean of everything up to it, order forgotten.
+
+The simplest sequence model that looks further back than one character without a recurrence or
+attention (the reference makemore's ``BoW``): token and position embeddings, then one block that
+adds to each position the average of the vectors at and before it, and a tanh MLP, both residual.
+The average is a running sum divided by a count, so it costs ``O(T)`` and decodes incrementally.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from makemore.errors import MakemoreError
+from makemore.nn import Embedding, Linear, Tanh
+
+
+class BoW(nn.Module):
+    """A sequence model: ``forward(idx (B, T)) -> logits (B, T, vocab_size)``, causal.
+
+    Args:
+        vocab_size: number of tokens, boundary token included (set from the data).
+        block_size: longest input it is built for: the number of position embeddings.
+        n_embd: width of the token and position embeddings.
+        n_hidden: width of the MLP after the average.
+    """
+
+    examples = "sequences"
+
+    def __init__(self, vocab_size: int, block_size: int, n_embd: int = 64, n_hidden: int = 256):
+        super().__init__()
+        self.block_size = block_size
+        self.wte = Embedding(vocab_size, n_embd)
+        self.wpe = Embedding(block_size, n_embd)
+        self.fc = Linear(n_embd, n_hidden)
+        self.act = Tanh()
+        self.proj = Linear(n_hidden, n_embd)
+        self.head = Linear(n_embd, vocab_size)
+
+    def _embed(self, idx: torch.Tensor, start: int) -> torch.Tensor:
+        T = idx.shape[1]
+        if start + T > self.block_size:
+            raise MakemoreError(f"a sequence of {start + T} tokens is longer than block_size={self.block_size}")
+        return self.wte(idx) + self.wpe(torch.arange(start, start + T, device=idx.device))
+
+    def _head(self, x: torch.Tensor, sums: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        x = x + sums / counts[:, None]  # the bag: the mean of positions 0..t, added to position t
+        x = x + self.proj(self.act(self.fc(x)))
+        return self.head(x)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        x = self._embed(idx, 0)
+        counts = torch.arange(1, idx.shape[1] + 1, device=idx.device, dtype=x.dtype)
+        return self._head(x, x.cumsum(dim=1), counts)
+
+    def start_decoding(self, batch_size: int) -> dict:
+        return {"sum": 0.0, "position": 0}
+
+    def decode_step(self, tokens: torch.Tensor, state: dict) -> torch.Tensor:
+        x = self._embed(tokens, state["position"])
+        sums = state["sum"] + x.cumsum(dim=1)
+        counts = torch.arange(1, tokens.shape[1] + 1, device=x.device, dtype=x.dtype) + state["position"]
+        state["sum"], state["position"] = sums[:, -1:], state["position"] + tokens.shape[1]
+        return self._head(x, sums, counts)[:, -1]

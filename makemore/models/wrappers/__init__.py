@@ -1,0 +1,1 @@
+"""Nets that wrap other nets: an ensemble, and the new-items correction."""

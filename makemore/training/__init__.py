@@ -1,0 +1,1 @@
+"""Training: the LightningModule, optimizers and schedules, weight averaging, checkpoints, runs."""

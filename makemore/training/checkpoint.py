@@ -1,0 +1,114 @@
+"""ModelCheckpoint that keeps ``last.ckpt`` current: every N steps, at every validation, and on
+Ctrl-C or SIGTERM; written atomically, so a crash never costs the previous one.
+
+Lightning refreshes ``last.ckpt`` only when it also saved a new best checkpoint, so after a
+validation that did not improve, ``last`` would lag behind and a resume would repeat work.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities import rank_zero_info
+
+from makemore.errors import TrainingDiverged
+from makemore.training.atomic_io import AtomicCheckpointIO
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Keeps the best checkpoints by the monitored metric, and ``last.ckpt`` always current.
+
+    Args:
+        last_every_n_steps: also rewrite ``last.ckpt`` every this many optimizer steps (at the
+            end of the ``training_step`` block that reaches the multiple); 0: only at
+            validations and on Ctrl-C or SIGTERM.
+        **kwargs: ``ModelCheckpoint``'s.
+    """
+
+    def __init__(self, last_every_n_steps: int = 1000, **kwargs):
+        super().__init__(**kwargs)
+        if last_every_n_steps < 0:
+            raise ValueError(f"checkpoint.last_every_n_steps must be >= 0, got {last_every_n_steps}")
+        self.last_every_n_steps = last_every_n_steps
+        self._interval = 0  # which multiple of last_every_n_steps was last saved
+        self._interrupted = False
+        self._previous_handler = None
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+
+    def _interval_of(self, step: int) -> int:
+        return step // self.last_every_n_steps if self.last_every_n_steps else 0
+
+    def _write_last(self, trainer, between_validations: bool = False) -> None:
+        if trainer.fast_dev_run:  # Lightning's promise: a dev run writes no checkpoint
+            return
+        saved_step = self._last_global_step_saved
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        self._interval = self._interval_of(trainer.global_step)
+        if between_validations:  # a validation at this very step must still save best and last
+            self._last_global_step_saved = saved_step
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._interval = self._interval_of(trainer.global_step)
+        self._interrupted = False
+        if threading.current_thread() is threading.main_thread():
+            self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum, frame) -> None:
+        # Only a flag: the block being trained finishes, then the state is saved whole.
+        # A second Ctrl-C gets the previous handler (Lightning's immediate shutdown).
+        self._interrupted = True
+        signal.signal(signal.SIGINT, self._previous_handler or signal.default_int_handler)
+        rank_zero_info("\nCtrl-C: finishing this block of steps, then writing last.ckpt (again to quit now)")
+
+    def _restore_handler(self) -> None:
+        if self._previous_handler is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._previous_handler)
+        self._previous_handler = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        # SIGTERM (kill, schedulers): Lightning notes it and ends the run right after this hook.
+        terminated = trainer.received_sigterm
+        stop = trainer.strategy.reduce_boolean_decision(self._interrupted or terminated, all=False)  # any rank
+        due = self._interval_of(trainer.global_step) != self._interval
+        if (stop or due) and self.save_last and self._last_global_step_saved != trainer.global_step:
+            self._write_last(trainer, between_validations=True)
+        if stop:
+            written = f"wrote {self.last_model_path}" if self.last_model_path else "no checkpoint written"
+            rank_zero_info(
+                f"{'SIGTERM' if terminated else 'interrupted'} at step {trainer.global_step}: {written}; "
+                "continue with --ckpt_path last"
+            )
+            trainer.should_stop = not terminated  # Ctrl-C: validate, then end as a finished run
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if not trainer.fast_dev_run:  # Lightning's end-of-training save forgets that a dev run saves nothing
+            super().on_train_end(trainer, pl_module)
+        self._restore_handler()
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        if not isinstance(exception, TrainingDiverged):  # never save the weights that diverged
+            super().on_exception(trainer, pl_module, exception)
+        self._restore_handler()
+
+    def _refresh_last(self, trainer) -> None:
+        # Skipped when this step was already saved (a new best also rewrote last.ckpt).
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._write_last(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._refresh_last(trainer)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._refresh_last(trainer)

@@ -1,0 +1,286 @@
+"""CharLM: one LightningModule around any hand-built net.
+
+Every net honours one contract: ``net(idx (B, T)) -> logits``, ``(B, V)`` for window models
+(the next token) or ``(B, T, V)`` for sequence models (every next token). Targets hold ``-1``
+where nothing is to be predicted, so one loss serves both.
+
+Training runs several optimizer steps per ``training_step`` call (the data module stacks
+``fused_steps`` batches): Lightning's per-call machinery costs more than a step of these tiny
+nets, and paying it once per block keeps ``fit`` as fast as a hand-written loop.
+``global_step`` and ``max_steps`` still count optimizer steps.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from collections.abc import Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from torch import nn
+from torchmetrics import MeanMetric
+
+from makemore.data.vocab import Vocabulary
+from makemore.errors import MakemoreError, TrainingDiverged
+from makemore.training.averaging import AveragedNet
+from makemore.training.distributed import gathered, sum_gradients_and_normalise, summed, world_size
+from makemore.training.optim import SGD, bare_step
+
+DIVERGED_FACTOR = 100  # a loss above 100 * ln(vocab size) has diverged (uniform guessing: 1 * ln V)
+
+
+def nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Negative log-likelihood of the targets, skipping the ``-1`` ones. Logits with one more
+    leading dimension than usual are an ensemble's members in training: the mean of their losses."""
+    members = 1
+    if logits.ndim == targets.ndim + 2:
+        members = len(logits)
+        targets = targets.expand(members, *targets.shape)
+    flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+    loss = F.cross_entropy(flat_logits, flat_targets, ignore_index=-1, reduction=reduction)
+    return loss / members if reduction == "sum" else loss
+
+
+def _widths(ys: torch.Tensor) -> list:
+    """For sequence batches ``(K, B, T)``: each batch's last position with a target, plus one,
+    so padding that no item in the batch reaches costs nothing. Window batches: no trimming."""
+    if ys.ndim < 3:
+        return [None] * len(ys)
+    has_target = (ys != -1).any(dim=1)  # (K, T)
+    return (has_target.shape[1] - has_target.flip(1).int().argmax(dim=1)).tolist()
+
+
+class CharLM(L.LightningModule):
+    """Trains, evaluates and samples a character-level language model.
+
+    Args:
+        net: the model family and its sizes; built as ``net(vocab_size, block_size)``.
+        chars: the vocabulary's characters in id order (set from the data, saved in checkpoints).
+        block_size: context length (set from the data).
+        optimizer: built as ``optimizer(parameters)``; the lecture's hand-written SGD by default.
+        lr_scheduler: built as ``lr_scheduler(optimizer)`` and stepped after every optimizer step.
+        log_every_n_steps: how often the training loss and learning rate go to the logger.
+        ema_decay: if set, evaluation, checkpoints' best weights and sampling use an
+            exponential moving average of the weights with this decay (``makemore.training.averaging``).
+        decay_vectors: if False, parameters with fewer than two dimensions (biases, LayerNorm
+            gains and shifts) get no weight decay; only matrices and embedding tables do.
+    """
+
+    def __init__(
+        self,
+        net: Callable[[int, int], nn.Module],
+        chars: str = "",
+        block_size: int = 8,
+        optimizer: OptimizerCallable = SGD,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        log_every_n_steps: int = 100,
+        ema_decay: float | None = None,
+        decay_vectors: bool = True,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False  # K steps per call; see the module docstring
+        self.log_every_n_steps = log_every_n_steps
+        self.vocab = Vocabulary(chars)
+        self.block_size = block_size
+        self.net = net(self.vocab.size, block_size)
+        if ema_decay is not None and hasattr(self.net, "fit_counts"):
+            raise MakemoreError("the bigram is fitted by counting: no steps to average; drop --model.ema_decay")
+        self.ema_net = AveragedNet(self.net, ema_decay) if ema_decay is not None else None
+        self.optimizer_factory = optimizer
+        self.decay_vectors = decay_vectors
+        self.scheduler_factory = lr_scheduler
+        self.val_nll = MeanMetric()
+        self.test_nll = MeanMetric()
+        self._resumed_rng_states = None
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.net(idx)
+
+    @property
+    def eval_net(self) -> nn.Module:
+        """The net that is evaluated and sampled: the weight average if there is one."""
+        return self.ema_net.net if self.ema_net is not None else self.net
+
+    def on_fit_start(self) -> None:
+        # The model summary rounds (76.6 K); the published table gives exact counts.
+        count = sum(p.numel() for p in self.net.parameters())
+        rank_zero_info(f"{type(self.net).__name__}: {count:,} parameters")
+        if hasattr(self.net, "fit_known"):  # NewItems: before the sanity check evaluates anything
+            targets = self.trainer.datamodule.tensors("train")[1]
+            for net in {id(net): net for net in (self.net, self.eval_net)}.values():
+                net.fit_known(targets)
+
+    @property
+    def counts_only(self) -> bool:
+        """A net fitted by counting (the bigram) has nothing for an optimizer to do."""
+        return hasattr(self.net, "fit_counts")
+
+    def on_train_start(self) -> None:
+        # Lightning's and the CLI's objects live for the whole run, yet each full garbage
+        # collection walks them all (~0.1 s each on this machine: some 250 MLP steps). Frozen, the
+        # collector skips them.
+        gc.collect()
+        gc.freeze()
+        states, self._resumed_rng_states = self._resumed_rng_states, None
+        if states is not None and len(states) != self.trainer.world_size:
+            rank_zero_warn(
+                f"the checkpoint holds RNG states of {len(states)} processes, this run has "
+                f"{self.trainer.world_size}: dropout masks will differ from an unbroken run"
+            )
+        elif states is not None:  # now, after everything that ran since the load
+            # A copy: torch.set_rng_state crashes on a row of a larger tensor (torch 2.13).
+            torch.set_rng_state(states[self.global_rank].cpu().clone())
+        if self.counts_only and self.global_step == 0:
+            self.net.fit_counts(*(t.to(self.device) for t in self.trainer.datamodule.tensors("train")))
+
+    def on_train_end(self) -> None:
+        gc.unfreeze()
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        xs, ys = batch  # (K, B, ...): K batches, one optimizer step each
+        optimizer, scheduler = self.optimizers(), self.lr_schedulers()
+        start = self.global_step
+        steps = len(xs) if self.trainer.max_steps < 0 else min(len(xs), self.trainer.max_steps - start)
+        if self.counts_only:  # fitted in on_train_start; the steps only count
+            for _ in range(steps):
+                optimizer._on_before_step()
+                optimizer._on_after_step()
+            return
+        widths = _widths(ys[:steps])
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        step = bare_step(optimizer.optimizer)
+        averaged = list(self.net.parameters()) if self.ema_net is not None else None  # the average's order
+        distributed = world_size() > 1
+        losses = []
+        for x, y, width in zip(xs[:steps], ys[:steps], widths):
+            if width is not None:
+                x, y = x[:, :width], y[:, :width]
+            for p in params:  # what zero_grad(set_to_none=True) does, without its profiler scope
+                p.grad = None
+            if distributed:  # the mean over the global batch: sums and counts from every rank
+                count = (y != -1).sum()
+                loss_sum = nll(self.net(x), y, reduction="sum")
+                loss_sum.backward()
+                sum_gradients_and_normalise(params, count)
+                loss = loss_sum.detach() / count
+            else:
+                loss = nll(self.net(x), y)
+                loss.backward()  # not manual_backward: its hooks cost more than this backward pass
+            optimizer._on_before_step()  # Lightning's step counting, without its per-step hooks
+            step()
+            optimizer._on_after_step()
+            if scheduler is not None:
+                scheduler.step()
+            if averaged is not None:
+                self.ema_net.update(averaged)
+            losses.append(loss.detach())
+        if averaged is not None:
+            self.ema_net.copy_buffers(self.net)
+        self._stop_if_diverged(losses, start)
+        if steps and start // self.log_every_n_steps != self.global_step // self.log_every_n_steps:
+            if distributed:  # the global batch's mean, as one process would log it
+                total = summed(torch.stack([loss_sum.detach(), count.to(loss_sum.dtype)]))
+                loss = total[0] / total[1]
+            self.log("train_loss", loss, prog_bar=True, logger=False)
+            # Straight to the loggers, at the optimizer step (Lightning would use the call count).
+            metrics = {"train_loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
+            for logger in self.loggers:
+                logger.log_metrics(metrics, step=self.global_step)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        # A run whose last step falls inside an epoch validates there too (Lightning validates at
+        # the end of an epoch, or when asked to stop): no run ends without a validation.
+        if 0 <= self.trainer.max_steps <= self.global_step:
+            self.trainer.should_stop = True
+
+    def _stop_if_diverged(self, losses: list[torch.Tensor], start: int) -> None:
+        """A diverged loss stops training before any checkpoint can hold its weights (checked
+        once per block: one sync, not one per step). Diverged: not finite, or above
+        ``DIVERGED_FACTOR * ln(vocab size)``, hopelessly worse than guessing uniformly (with
+        BatchNorm, weights can blow up for long while the loss stays finite)."""
+        if not losses:
+            return
+        losses = torch.stack(losses)
+        ok = torch.isfinite(losses) & (losses <= DIVERGED_FACTOR * math.log(self.vocab.size))
+        if self.trainer.strategy.reduce_boolean_decision(bool(ok.all()), all=True):
+            return
+        bad = int((~ok).int().argmax())  # the first bad step here (0 if only another rank's was)
+        last = self.trainer.checkpoint_callback.last_model_path if self.trainer.checkpoint_callback else ""
+        kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+        raise TrainingDiverged(
+            f"training diverged: the loss is {losses[bad].item()} at step {start + bad}; {kept}; "
+            f"lower the learning rate (it is {self.optimizers().param_groups[0]['lr']:g}) and train again"
+        )
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Every rank's RNG state (dropout masks), so a resumed run draws what an unbroken one would.
+        checkpoint["rng_states"] = gathered(torch.get_rng_state())
+
+    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], metric: MeanMetric, name: str) -> None:
+        x, y = batch
+        count = (y != -1).sum()
+        metric.update(nll(self.eval_net(x), y), weight=count)
+        self.log(name, metric, prog_bar=True)
+        self.log("step", float(self.global_step), sync_dist=True)  # the logger's x-axis: optimizer steps
+
+    def validation_step(self, batch, batch_idx):
+        self._evaluate(batch, self.val_nll, "val_loss")
+
+    def test_step(self, batch, batch_idx):
+        self._evaluate(batch, self.test_nll, "test_loss")
+
+    def generate(self, num_samples: int, max_length: int = 30, generator: torch.Generator | None = None) -> list[str]:
+        """Sample items with incremental decoding (see ``makemore.inference.generate.sample``)."""
+        from makemore.inference.decoding import is_window_model
+        from makemore.inference.generate import sample  # imports this module
+
+        if not is_window_model(self.eval_net):
+            max_length = min(max_length, self.block_size - 1)
+        return sample(self.eval_net, self.vocab, num_samples, max_length=max_length, generator=generator)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._resumed_rng_states = checkpoint.get("rng_states")
+        hparams = checkpoint.get("hyper_parameters", {})
+        saved = hparams.get("chars", self.vocab.chars)
+        if saved != self.vocab.chars:
+            raise MakemoreError(
+                f"the checkpoint's vocabulary {saved!r} differs from the data's {self.vocab.chars!r}; "
+                "pass the --data.path the checkpoint was trained on"
+            )
+        saved = hparams.get("block_size", self.block_size)
+        if saved != self.block_size:
+            raise MakemoreError(
+                f"the checkpoint was built for block_size={saved} but the data gives {self.block_size}; "
+                f"pass --data.block_size {saved} (and the data it was trained on)"
+            )
+
+    def _parameter_groups(self):
+        if self.decay_vectors:
+            return self.net.parameters()
+        # decay pulls a LayerNorm gain towards 0, not towards its neutral 1; biases need no limit
+        params = list(self.net.parameters())
+        return [
+            {"params": [p for p in params if p.ndim >= 2]},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+        ]
+
+    def configure_optimizers(self):
+        if self.counts_only:
+            return None  # Lightning then runs without an optimizer
+        try:
+            optimizer = self.optimizer_factory(self._parameter_groups())
+            scheduler = self.scheduler_factory(optimizer) if self.scheduler_factory is not None else None
+        except ValueError as err:  # torch's optimizers and ours check their settings so
+            raise MakemoreError(f"{err}; fix --model.optimizer or --model.lr_scheduler") from None
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def check_optimizer(self) -> None:
+        """Build the optimizer and schedule once and throw them away: bad settings fail now."""
+        self.configure_optimizers()

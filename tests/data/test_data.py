@@ -1,0 +1,118 @@
+"""Vocabulary, reading, the deterministic split and the example tensors."""
+
+import random
+
+import pytest
+import torch
+
+from makemore.data.batches import StepBatchSampler
+from makemore.data.datamodule import NamesDataModule
+from makemore.data.examples import windows
+from makemore.data.items import BUNDLED_DATASET, read_items, split_items
+from makemore.data.vocab import BOUNDARY, Vocabulary
+from makemore.errors import MakemoreError
+
+from ..conftest import ROOT
+
+SHARED_NAMES = ROOT.parent / "shared" / "data" / "names.txt"
+
+
+def test_vocabulary_round_trip_and_reserved_boundary():
+    vocab = Vocabulary.from_items(["b.a", "ça"])
+    assert vocab.chars == ".abç" and vocab.size == 5
+    assert BOUNDARY not in vocab.stoi.values()
+    assert vocab.encode(".") == [1]  # '.' is an ordinary character
+    assert vocab.decode([BOUNDARY] + vocab.encode("ça.b") + [BOUNDARY]) == "ça.b"
+
+
+def test_read_items_strips_and_drops_blank_lines(tmp_path):
+    path = tmp_path / "x.txt"
+    path.write_text("  anna \n\n\t\nbob\r\n", encoding="utf-8")
+    assert read_items(path) == ["anna", "bob"]
+
+
+def test_a_byte_order_mark_is_not_a_character(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeffanna\nbob\n".encode())
+    assert read_items(path) == ["anna", "bob"]
+
+
+def test_split_is_the_lectures():
+    items = [f"w{i}" for i in range(1000)]
+    expected = list(items)
+    random.seed(42)
+    random.shuffle(expected)
+    train, val, test = split_items(items, 42, 0.8, 0.1)
+    assert (train, val, test) == (expected[:800], expected[800:900], expected[900:])
+    assert split_items(items, 42, 0.8, 0.1) == (train, val, test)  # deterministic
+
+
+def test_windows_cover_every_position_and_the_end_token():
+    vocab = Vocabulary("abc")
+    x, y = windows(["ab", "c"], vocab, block_size=3)
+    assert x.tolist() == [[0, 0, 0], [0, 0, 1], [0, 1, 2], [0, 0, 0], [0, 0, 3]]
+    assert y.tolist() == [1, 2, 0, 3, 0]
+
+
+def test_sequences_are_shifted_and_padded(words_file):
+    dm = NamesDataModule(path=str(words_file), examples="sequences", block_size=None)
+    x, y = dm.tensors("train")
+    item = dm.splits["train"][0]
+    ids = dm.vocab.encode(item)
+    assert x.shape[1] == dm.block_size == max(map(len, dm.items)) + 1
+    assert x[0, : len(ids) + 1].tolist() == [BOUNDARY] + ids
+    assert y[0, : len(ids) + 1].tolist() == ids + [BOUNDARY]
+    assert (y[0, len(ids) + 1 :] == -1).all()
+
+
+def test_bundled_dataset_is_the_default():
+    dm = NamesDataModule()
+    assert dm.path == str(BUNDLED_DATASET) and len(dm.items) == 32_952
+    assert dm.items[:3] == ["emma", "olivia", "sophia"] and dm.vocab.size == 27
+
+
+@pytest.mark.skipif(not SHARED_NAMES.exists(), reason="needs ../shared/data/names.txt")
+def test_lecture_split_sizes_on_names_txt():
+    dm = NamesDataModule(path=str(SHARED_NAMES), block_size=3)
+    assert [len(dm.tensors(s)[0]) for s in ("train", "val", "test")] == [182_625, 22_655, 22_866]
+
+
+def test_batches_depend_on_seed_and_step_only():
+    def steps(seed, first, fused):  # the batches from step `first` to the end of its epoch
+        return torch.cat(list(StepBatchSampler(100, 4, 6, seed, fused, current_step=lambda: first)))
+
+    assert torch.equal(steps(1, 12, 1), steps(1, 12, 3))  # fusing does not change the stream
+    assert torch.equal(steps(1, 12, 1)[2:], steps(1, 14, 1))  # resuming at step 14 skips two
+    assert torch.equal(steps(1, 12, 1)[3:], steps(1, 15, 3))
+    assert not torch.equal(steps(1, 12, 1), steps(1, 18, 1))  # the next epoch
+    assert not torch.equal(steps(1, 12, 1), steps(2, 12, 1))
+    assert len(StepBatchSampler(100, 4, 6, 0, 3)) == 2
+
+
+def test_ranks_split_the_global_batch_without_overlap():
+    one = StepBatchSampler(100, 8, 6, 5, 1).epoch_table(3)
+    halves = [StepBatchSampler(100, 4, 6, 5, 1, rank=r, world_size=2).epoch_table(3) for r in range(2)]
+    assert torch.equal(torch.cat(halves, dim=1), one)
+
+
+def test_train_batches_are_stacked_for_fused_steps(words_file):
+    dm = NamesDataModule(path=str(words_file), batch_size=4, batches_per_epoch=6, fused_steps=3)
+    blocks = list(dm.train_dataloader())
+    assert len(blocks) == 2 and blocks[0][0].shape == (3, 4, 8) and blocks[0][1].shape == (3, 4)
+
+
+@pytest.mark.parametrize(
+    "content, problem", [(b"", "has no items"), (b" \n\t\n", "has no items"), (b"\xff\xfeab", "not UTF-8")]
+)
+def test_bad_files_name_the_problem(tmp_path, content, problem):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(MakemoreError, match=problem):
+        read_items(path)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(MakemoreError, match="does not exist"):
+        read_items(tmp_path / "nope.txt")
+    with pytest.raises(MakemoreError, match="is a directory"):
+        read_items(tmp_path)

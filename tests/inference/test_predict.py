@@ -1,0 +1,199 @@
+"""predict from a checkpoint alone: sampling controls, prefixes, seeds, scoring, labels, bad input."""
+
+import math
+import os
+import shutil
+
+import pytest
+import torch
+
+from makemore.cli import main, run
+from makemore.inference.generate import sample, score
+from makemore.inference.loading import load
+
+from ..conftest import ROOT, fails, tiny_fit_args, write_words
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny Transformer run for the whole module (fitting one per test costs minutes)."""
+    root = tmp_path_factory.mktemp("predict")
+    words = write_words(root / "words.txt")
+    run(tiny_fit_args(words, root / "ck", config="configs/transformer.yaml", steps=20))
+    return root
+
+
+@pytest.fixture
+def ckpt(trained, tmp_path):
+    shutil.copytree(trained / "ck", tmp_path / "ck")
+    return tmp_path / "ck" / "transformer-1" / "last.ckpt"
+
+
+def predict(args, capsys):
+    capsys.readouterr()
+    main(["predict", *args])
+    out = capsys.readouterr()
+    return out.out.splitlines(), out.err
+
+
+def test_samples_with_labels_prefixes_and_seed(ckpt, capsys):
+    lines, err = predict(["--ckpt_path", str(ckpt), "--num_samples", "6", "--prefix", "ab", "--seed", "3"], capsys)
+    assert len(lines) == 6 and f"checkpoint: {ckpt}" in err
+    items = [line.split("\t")[0] for line in lines]
+    labels = [line.split("\t")[1] for line in lines]
+    assert all(item.startswith("ab") for item in items)
+    assert set(labels) <= {"in train", "in val", "in test", "new"} and "samples are new" in err
+    again, _ = predict(["--ckpt_path", str(ckpt), "--num_samples", "6", "--prefix", "ab", "--seed", "3"], capsys)
+    assert again == lines
+
+
+def test_no_arguments_uses_the_best_checkpoint_of_the_newest_run(ckpt, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.rename(tmp_path / "ck", tmp_path / "checkpoints")
+    lines, err = predict([], capsys)
+    assert len(lines) == 20 and "checkpoint: checkpoints/transformer-1/best-" in err
+
+
+def test_output_file_and_greedy(ckpt, capsys, tmp_path):
+    out = tmp_path / "samples.txt"
+    args = ["--ckpt_path", str(ckpt), "--num_samples", "4", "--temperature", "0", "--output", str(out)]
+    lines, _ = predict(args, capsys)
+    items = out.read_text().splitlines()
+    assert len(set(items)) == 1 and len(items) == 4  # greedy: the same item every time
+    assert [line.split("\t")[0] for line in lines] == items
+
+
+def test_scoring_is_the_sum_of_per_token_log_probabilities(ckpt, capsys):
+    loaded = load(ckpt)
+    lines, _ = predict(["--ckpt_path", str(ckpt), "--score", "abc", "fed", "a"], capsys)
+    rows = [line.split("\t") for line in lines]
+    totals = [float(r[1]) for r in rows]
+    assert totals == sorted(totals, reverse=True)
+    for item, total, mean in rows:
+        ids = [0, *loaded.vocab.encode(item), 0]
+        with torch.no_grad():
+            logp = loaded.net(torch.tensor([ids[:-1]])).log_softmax(-1)[0]
+        expected = sum(logp[t, ids[t + 1]].item() for t in range(len(ids) - 1))
+        assert float(total) == pytest.approx(expected, abs=1e-3)
+        assert float(mean) == pytest.approx(-expected / (len(item) + 1), abs=1e-3)
+
+
+@pytest.mark.parametrize("config", ["v4", "bigram", "lstm"])
+def test_score_matches_the_models_own_loss(config, words_file, tmp_path):
+    cli = run(tiny_fit_args(words_file, tmp_path / "ck", config=f"configs/{config}.yaml", steps=10))
+    loaded = load(tmp_path / "ck" / f"{config}-1" / "last.ckpt")
+    items = cli.datamodule.splits["val"]
+    rows = score(loaded.net, loaded.vocab, items)
+    total = -sum(r[1] for r in rows) / sum(len(i) + 1 for i in items)
+    val = cli.trainer.validate(cli.model, dataloaders=cli.datamodule.eval_dataloader("val"), verbose=False)
+    assert total == pytest.approx(val[0]["val_loss"], abs=1e-4)
+
+
+def test_prefix_longer_than_a_window_uses_its_last_characters(words_file, tmp_path):
+    run(tiny_fit_args(words_file, tmp_path / "ck", config="configs/v1.yaml", steps=10))  # context 3
+    loaded = load(tmp_path / "ck" / "v1-1" / "last.ckpt")
+    g = torch.Generator().manual_seed(0)
+    items = sample(loaded.net, loaded.vocab, 5, prefix="abcdef", max_length=12, generator=g)
+    assert all(item.startswith("abcdef") for item in items)
+
+
+def test_scoring_strips_items_as_training_does_and_scores_the_good_ones_before_failing(ckpt, capsys):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", "--ckpt_path", str(ckpt), "--score", "  abc  ", "aXc", "", "fed"])
+    out = capsys.readouterr()
+    assert exit_info.value.code == 2
+    assert sorted(line.split("\t")[0] for line in out.out.splitlines()) == ["abc", "fed"]
+    assert "not scored: 'aXc': characters the model does not know: 'X'" in out.err
+    assert "not scored: '': it is empty" in out.err
+    assert out.err.strip().splitlines()[-1].startswith("error: 2 of 4 items could not be scored")
+
+
+class EndsAtOnce(torch.nn.Module):
+    """A window net that all but always predicts the end token: the empty item, if it could."""
+
+    examples, block_size = "windows", 3
+
+    def forward(self, idx):
+        logits = torch.zeros(len(idx), 4)
+        logits[:, 0] = 30.0
+        return logits
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.0])
+def test_samples_are_never_empty(temperature):
+    from makemore.data.vocab import Vocabulary
+
+    items = sample(EndsAtOnce(), Vocabulary("abc"), 200, temperature=temperature, generator=torch.Generator())
+    assert all(len(item) == 1 for item in items)  # a first character, then the end it wanted
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--temperature", "-1"], "--temperature must be >= 0"),
+        (["--top_k", "0"], "--top_k must be at least 1"),
+        (["--top_p", "1.5"], "--top_p must be in (0, 1]"),
+        (["--num_samples", "0"], "--num_samples must be at least 1"),
+        (["--prefix", "aXz"], "prefix 'aXz' has characters the model does not know: 'Xz'; valid characters: '.abcdef'"),
+        (["--prefix", "abcdefabcdef"], "prefix 'abcdefabcdef' is longer than --max_length 9"),
+    ],
+)
+def test_bad_controls(ckpt, capsys, args, message):
+    line = fails(["predict", "--ckpt_path", str(ckpt), *args], capsys)
+    assert line.startswith(f"error: {message}")
+
+
+def test_bad_checkpoints(tmp_path, ckpt, capsys):
+    missing = tmp_path / "missing.ckpt"
+    assert "does not exist" in fails(["predict", "--ckpt_path", str(missing)], capsys)
+    text = tmp_path / "text.ckpt"
+    text.write_text("not a checkpoint")
+    assert "is truncated or not a checkpoint" in fails(["predict", "--ckpt_path", str(text)], capsys)
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    assert "is truncated or not a checkpoint" in fails(["predict", "--ckpt_path", str(truncated)], capsys)
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, (f"touch {Payload.marker}",))
+
+
+def test_a_checkpoint_whose_pickle_would_run_code_is_refused_without_running_it(tmp_path, capsys):
+    Payload.marker = tmp_path / "ran"
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "payload": Payload()}, evil)
+    line = fails(["predict", "--ckpt_path", str(evil)], capsys)
+    assert "refused without running it" in line and not (tmp_path / "ran").exists()
+
+
+def test_sampling_stops_every_item_at_its_end_token(ckpt):
+    loaded = load(ckpt)
+    items = sample(loaded.net, loaded.vocab, 50, max_length=9, generator=torch.Generator().manual_seed(0))
+    assert all(len(item) <= 9 and set(item) <= set(".abcdef") for item in items)
+    assert math.isfinite(score(loaded.net, loaded.vocab, items[:1] or ["a"])[0][1])
+
+
+def test_the_shipped_checkpoint_loads_and_samples():
+    shipped = sorted((ROOT / "checkpoints" / "pretrained-v5").glob("best-*.ckpt"))
+    assert len(shipped) == 1, "checkpoints/pretrained-v5/ must hold one best-*.ckpt"
+    assert shipped[0].stat().st_size < 1_000_000
+    loaded = load(shipped[0])
+    items = sample(loaded.net, loaded.vocab, 20, max_length=20, generator=torch.Generator().manual_seed(0))
+    assert len(items) == 20 and all(set(item) <= set(loaded.vocab.chars) for item in items)
+    ranked = [row[0] for row in score(loaded.net, loaded.vocab, ["emma", "qzxj", "olivia"])]
+    assert ranked[-1] == "qzxj"
+
+
+def test_fit_shows_samples_every_n_steps_and_logs_them_as_text(words_file, tmp_path, caplog):
+    args = [*tiny_fit_args(words_file, tmp_path / "ck", steps=20), "--samples.every_n_steps", "10"]
+    with caplog.at_level("INFO"):
+        run(args)
+    shown = [r.getMessage() for r in caplog.records if r.getMessage().startswith("samples at step")]
+    assert [m.split(":")[0] for m in shown] == ["samples at step 10", "samples at step 20"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "ck" / "v4-1"), size_guidance={"tensors": 0})
+    events.Reload()
+    assert [e.step for e in events.Tensors("samples/text_summary")] == [10, 20]

@@ -1,0 +1,118 @@
+"""The hand-written SGD against torch.optim.SGD, and the step-based decay."""
+
+import warnings
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from makemore.training.optim import SGD, MilestoneDecay, bare_step
+
+
+def _train(optimizer_cls, steps=6, **kwargs):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    opt = optimizer_cls(model.parameters(), **kwargs)
+    data = torch.randn(steps, 16, 4)
+    for x in data:
+
+        def closure(x=x):
+            opt.zero_grad()
+            loss = model(x).pow(2).mean()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+    return [p.detach() for p in model.parameters()]
+
+
+SETTINGS = [
+    {"lr": 0.1},
+    {"lr": 0.05, "momentum": 0.9},
+    {"lr": 0.1, "momentum": 0.5, "weight_decay": 0.01},
+    {"lr": 0.1, "weight_decay": 0.1},
+]
+
+
+@pytest.mark.parametrize("kwargs", SETTINGS)
+def test_sgd_matches_torch(kwargs):
+    assert_close(_train(SGD, **kwargs), _train(torch.optim.SGD, **kwargs))
+
+
+def test_step_calls_the_closure_and_returns_its_loss():
+    p = torch.nn.Parameter(torch.ones(2))
+    opt = SGD([p], lr=0.5)
+    calls = []
+
+    def closure():
+        calls.append(1)
+        p.grad = torch.ones(2)
+        return torch.tensor(3.0)
+
+    assert opt.step(closure).item() == 3.0 and calls == [1]
+    assert_close(p.detach(), torch.full((2,), 0.5))
+
+
+def test_sgd_rejects_negative_settings():
+    with pytest.raises(ValueError, match="lr"):
+        SGD([torch.nn.Parameter(torch.ones(1))], lr=-1)
+
+
+def test_milestone_decay_at_and_around_each_milestone():
+    opt = SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)
+    sched = MilestoneDecay(opt, milestones=[5, 3], gamma=0.1)
+    lrs = []
+    for _ in range(8):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert_close(torch.tensor(lrs), torch.tensor([0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.001]))
+
+
+def test_milestone_decay_resumes_from_state():
+    opt = SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)
+    sched = MilestoneDecay(opt, milestones=[150_000])
+    for _ in range(3):
+        sched.step()
+    opt2 = SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)
+    sched2 = MilestoneDecay(opt2, milestones=[150_000])
+    sched2.load_state_dict(sched.state_dict())
+    sched2.last_epoch = 149_999
+    sched2.step()
+    assert opt2.param_groups[0]["lr"] == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("make", [lambda ps: SGD(ps, lr=0.1, momentum=0.9), lambda ps: torch.optim.AdamW(ps, lr=0.1)])
+def test_bare_step_updates_as_step_does_and_keeps_registered_hooks(make):
+    weights = [torch.randn(3, 4, requires_grad=True) for _ in range(2)]
+    updated = []
+    for _ in range(2):
+        params = [w.detach().clone().requires_grad_() for w in weights]
+        optimizer = make(params)
+        step = optimizer.step if updated else bare_step(optimizer)
+        for _ in range(3):
+            for p in params:
+                p.grad = p.detach() ** 2
+            step()
+        updated.append(params)
+    for bare, full in zip(*updated):
+        assert torch.equal(bare, full)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        bare_step(optimizer)()
+    assert not any(event.name.startswith("Optimizer.step#") for event in profile.events())
+    calls = []
+    optimizer.register_step_post_hook(lambda *args: calls.append(1))
+    bare_step(optimizer)()
+    assert calls == [1]
+
+
+def test_bare_step_counts_as_a_step_for_lr_schedulers():
+    params = [torch.zeros(2, requires_grad=True)]
+    optimizer = torch.optim.AdamW(params, lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    step = bare_step(optimizer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        params[0].grad = torch.ones(2)
+        step()
+        scheduler.step()
