@@ -39,7 +39,8 @@ def plain(config: str, data: str | None, steps: int) -> dict:
     import torch
 
     from makemore.cli import run
-    from makemore.training.module import _widths, nll
+    from makemore.models import nll
+    from makemore.training.module import _widths
     from makemore.training.optim import SGD, MilestoneDecay
 
     cli = run(["--config", config, *(["--data.path", data] if data else [])], subcommand=False)

@@ -29,8 +29,7 @@ def build(config: str):
 
     cli = run(["--config", str(ROOT / "configs" / f"{config}.yaml")], subcommand=False)
     net = cli.model.net.eval()
-    if hasattr(net, "fit_counts"):
-        net.fit_counts(*cli.datamodule.tensors("train"))
+    net.fit_data(*cli.datamodule.tensors("train"))  # the bigram counts; the others need nothing
     return net, cli.model.vocab
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from makemore.data.datamodule import NamesDataModule
 from makemore.errors import MakemoreError
 from makemore.inference.loading import read_checkpoint
+from makemore.models import resolve
 from makemore.training.checkpoint import RunCheckpoint
 from makemore.training.module import CharLM
 from makemore.training.runs import (
@@ -172,17 +172,13 @@ def _follow_max_steps(config) -> None:
 
 def _match_examples_to_net(config) -> None:
     """Give the data the examples the net reads (windows or sequences), or refuse a mismatch."""
-    class_path = str(config.model.net.class_path)
-    module_name, _, class_name = class_path.rpartition(".")
-    net_class = getattr(importlib.import_module(module_name), class_name)
-    wanted = getattr(net_class, "examples", None)
-    if hasattr(net_class, "reads"):  # a net that wraps others reads what they read
-        wanted = net_class.reads(config.model.net.init_args)
+    spec = config.model.net.clone().as_dict()
+    wanted = resolve(spec["class_path"], "model.net").reads(dict(spec.get("init_args") or {}))
     if config.data.examples is None:
-        config.data.examples = wanted or "windows"
-    elif wanted is not None and config.data.examples != wanted:
+        config.data.examples = wanted
+    elif config.data.examples != wanted:
         raise MakemoreError(
-            f"{class_name} reads {wanted} but data.examples is {config.data.examples}; "
+            f"{spec['class_path']} reads {wanted} but data.examples is {config.data.examples}; "
             f"set --data.examples {wanted} or leave it unset"
         )
 

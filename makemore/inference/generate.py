@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from makemore.data.examples import sequences, windows
 from makemore.data.vocab import BOUNDARY, Vocabulary
-from makemore.inference import decoding
 from makemore.inference.controls import pick_next
-from makemore.training.module import nll
+from makemore.inference.decoding import recompute
+from makemore.models.base import CharModel, nll
 
 
 @torch.no_grad()
 def sample(
-    net: nn.Module,
+    net: CharModel,
     vocab: Vocabulary,
     num_samples: int,
     prefix: str = "",
@@ -33,8 +32,8 @@ def sample(
     """
     device = next(iter(net.buffers()), next(iter(net.parameters()), torch.empty(0))).device
     sequence = torch.tensor([[BOUNDARY, *vocab.encode(prefix)]] * num_samples, device=device)
-    state = decoding.start(net, num_samples, device) if incremental else None
-    logits = decoding.step(net, sequence, state) if incremental else decoding.recompute(net, sequence)
+    state = net.start_decoding(num_samples, device) if incremental else None
+    logits = net.decode_step(sequence, state) if incremental else recompute(net, sequence)
     finished = torch.zeros(num_samples, dtype=torch.bool, device=device)
     for position in range(max_length - len(prefix)):
         if position == 0 and not prefix:  # an item has a character before its end: never sample ""
@@ -46,7 +45,7 @@ def sample(
         finished |= token == BOUNDARY
         if finished.all():
             break
-        logits = decoding.step(net, token[:, None], state) if incremental else decoding.recompute(net, sequence)
+        logits = net.decode_step(token[:, None], state) if incremental else recompute(net, sequence)
     items = []
     for row in sequence[:, 1:].tolist():
         items.append(vocab.decode(row[: row.index(BOUNDARY)] if BOUNDARY in row else row))
@@ -54,11 +53,11 @@ def sample(
 
 
 @torch.no_grad()
-def score(net: nn.Module, vocab: Vocabulary, items: list[str]) -> list[tuple[str, float, float]]:
+def score(net: CharModel, vocab: Vocabulary, items: list[str]) -> list[tuple[str, float, float]]:
     """``(item, total log-probability, mean NLL per character)`` for each item, end token
     included (so a 4-letter item has 5 predicted characters), most likely first."""
     counts = [len(item) + 1 for item in items]  # predicted characters, the end token included
-    if decoding.is_window_model(net):
+    if net.examples == "windows":
         x, y = windows(items, vocab, net.block_size)
         per_token = -nll(net(x), y, reduction="none")
         totals = [chunk.sum().item() for chunk in per_token.split(counts)]

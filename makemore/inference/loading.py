@@ -13,16 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from makemore import models
 from makemore.data.vocab import Vocabulary
 from makemore.errors import MakemoreError
+from makemore.models import CharModel, build
 
 
 @dataclass
 class Loaded:
-    net: nn.Module
+    net: CharModel
     vocab: Vocabulary
     block_size: int
     data: dict  # the data module's settings at training time (path, split), possibly empty
@@ -57,15 +56,11 @@ def load(path: str | Path) -> Loaded:
     checkpoint = read_checkpoint(path)
     hparams = checkpoint["hyper_parameters"]
     try:
-        spec, chars, block_size = hparams["net"], hparams["chars"], int(hparams["block_size"])
-        class_name = str(spec["class_path"]).rpartition(".")[2]
-        init_args = dict(spec.get("init_args") or {})
+        spec, chars, block_size = dict(hparams["net"]), hparams["chars"], int(hparams["block_size"])
     except (KeyError, TypeError, ValueError):
         raise MakemoreError(f"checkpoint {path} lacks the net, vocabulary or block size makemore saves") from None
-    if class_name not in models.__all__:
-        raise MakemoreError(f"checkpoint {path} names net {spec['class_path']!r}, which is not a makemore model")
     vocab = Vocabulary(chars)
-    net = getattr(models, class_name)(vocab.size, block_size, **init_args)
+    net = build(spec, vocab.size, block_size, f"checkpoint {path} names net")
     weights = checkpoint["state_dict"]
     prefix = "ema_net.net." if any(k.startswith("ema_net.net.") for k in weights) else "net."  # the evaluated weights
     state = {k.removeprefix(prefix): v for k, v in weights.items() if k.startswith(prefix)}

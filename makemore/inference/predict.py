@@ -14,7 +14,6 @@ import torch
 
 from makemore.data.items import BUNDLED_DATASET, read_items, split_items
 from makemore.errors import MakemoreError
-from makemore.inference import decoding
 from makemore.inference.generate import sample, score
 from makemore.inference.loading import load
 from makemore.training.atomic_io import write_atomically
@@ -100,7 +99,7 @@ def labeller(data: dict):
 def score_items(loaded, items: list[str]) -> None:
     """Print each scorable item's score; list the others and end with one error line for them."""
     longest = loaded.block_size - 1  # a sequence net sees the boundary token and this many characters
-    window = decoding.is_window_model(loaded.net)
+    window = loaded.net.examples == "windows"
     good, bad = [], []
     for item in (item.strip() for item in items):  # as training reads its items
         problem = "it is empty" if not item else unknown_chars(item, loaded.vocab)
@@ -126,7 +125,7 @@ def main(argv: list[str]) -> None:
     print(f"checkpoint: {path}", file=sys.stderr)
     loaded = load(path)
     net, vocab = loaded.net, loaded.vocab
-    window = decoding.is_window_model(net)
+    window = net.examples == "windows"
     if args.score or args.score_file:
         items = list(args.score or []) + (read_items(args.score_file, "--score_file") if args.score_file else [])
         score_items(loaded, items)

@@ -1,10 +1,12 @@
-"""Model families. Every net maps ``idx (B, T)`` token ids to logits; see ``CharLM``.
+"""Model families, each a ``CharModel`` (``makemore.models.base``: the contract and the resolver).
 
-A net's ``examples`` attribute says which data it reads: ``windows`` (a fixed context ->
-the next token) or ``sequences`` (whole items -> every next token).
+Importing a family registers it; a config names it as ``makemore.models.<Name>``. The line
+below for each family is the whole registry: a new family is its file and one line here.
 """
 
+from makemore.models.base import CharModel, build, nll, resolve
 from makemore.models.bigram import Bigram
+from makemore.models.bow import BoW
 from makemore.models.mlp import MLP
 from makemore.models.recurrent import Recurrent
 from makemore.models.transformer import Transformer
@@ -12,4 +14,5 @@ from makemore.models.wavenet import WaveNet
 from makemore.models.wrappers.ensemble import Ensemble
 from makemore.models.wrappers.new_items import NewItems
 
-__all__ = ["Bigram", "Ensemble", "MLP", "NewItems", "Recurrent", "Transformer", "WaveNet"]
+__all__ = ["CharModel", "build", "nll", "resolve"]
+__all__ += ["Bigram", "BoW", "MLP", "Recurrent", "Transformer", "WaveNet", "Ensemble", "NewItems"]

@@ -1,8 +1,8 @@
 """The bigram model: a table of next-token counts, fitted by counting, not by gradient descent.
 
 ``P(b | a) = (count(a, b) + alpha) / (count(a) + alpha * V)``: additive (Laplace) smoothing keeps
-every pair possible. ``CharLM`` calls ``fit_counts`` once with the whole training split at the
-start of ``fit``. The counts are the model's one parameter: they are saved in and restored from
+every pair possible. ``fit_data`` counts the whole training split once, at the start of
+``fit``. The counts are the model's one parameter: they are saved in and restored from
 checkpoints, and a data-parallel run (DDP) has a parameter to wrap, though no optimizer ever
 touches it.
 """
@@ -12,8 +12,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from makemore.models.base import CharModel
 
-class Bigram(nn.Module):
+
+class Bigram(CharModel):
     """A window model that reads only the last token of its context.
 
     Args:
@@ -23,6 +25,7 @@ class Bigram(nn.Module):
     """
 
     examples = "windows"
+    trained_by_gradient = False  # counted, not descended
 
     def __init__(self, vocab_size: int, block_size: int, smoothing: float = 1.0):
         super().__init__()
@@ -33,7 +36,7 @@ class Bigram(nn.Module):
         self.counts = nn.Parameter(torch.zeros(vocab_size, vocab_size))
 
     @torch.no_grad()
-    def fit_counts(self, contexts: torch.Tensor, targets: torch.Tensor) -> None:
+    def fit_data(self, contexts: torch.Tensor, targets: torch.Tensor) -> None:
         """Replace the table with the counts of (last context token, target) pairs."""
         keep = targets != -1
         pairs = (contexts[:, -1][keep], targets[keep])
@@ -48,7 +51,7 @@ class Bigram(nn.Module):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.log_probs()[idx[:, -1]]
 
-    def start_decoding(self, batch_size: int) -> dict:
+    def start_decoding(self, batch_size: int, device: torch.device | str = "cpu") -> dict:
         return {"table": self.log_probs()}  # normalised once; each step is then a lookup
 
     def decode_step(self, tokens: torch.Tensor, state: dict) -> torch.Tensor:

@@ -9,13 +9,13 @@ The average is a running sum divided by a count, so it costs ``O(T)`` and decode
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from makemore.errors import MakemoreError
-from makemore.nn import Embedding, Linear, Tanh
+from makemore.models.base import CharModel
+from makemore.nn.layers import Embedding, Linear, Tanh
 
 
-class BoW(nn.Module):
+class BoW(CharModel):
     """A sequence model: ``forward(idx (B, T)) -> logits (B, T, vocab_size)``, causal.
 
     Args:
@@ -53,7 +53,7 @@ class BoW(nn.Module):
         counts = torch.arange(1, idx.shape[1] + 1, device=idx.device, dtype=x.dtype)
         return self._head(x, x.cumsum(dim=1), counts)
 
-    def start_decoding(self, batch_size: int) -> dict:
+    def start_decoding(self, batch_size: int, device: torch.device | str = "cpu") -> dict:
         return {"sum": 0.0, "position": 0}
 
     def decode_step(self, tokens: torch.Tensor, state: dict) -> torch.Tensor:

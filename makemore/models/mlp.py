@@ -8,12 +8,12 @@ No BatchNorm: this is the 2003 model, not the lecture's V1/V2 (see ``WaveNet``).
 from __future__ import annotations
 
 import torch
-from torch import nn
 
+from makemore.models.base import CharModel
 from makemore.nn.layers import Embedding, Linear
 
 
-class MLP(nn.Module):
+class MLP(CharModel):
     """A window model: ``forward(idx (B, block_size)) -> logits (B, vocab_size)``.
 
     Args:

@@ -8,13 +8,14 @@ from typing import Literal
 import torch
 from torch import nn
 
+from makemore.models.base import CharModel
 from makemore.nn.cells import GRUCell, LSTMCell, RNNCell
 from makemore.nn.layers import Dropout, Embedding, Linear, TokenDropout
 
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
 
 
-class Recurrent(nn.Module):
+class Recurrent(CharModel):
     """A sequence model: ``forward(idx (B, T)) -> logits (B, T, vocab_size)``.
 
     Args:
@@ -80,7 +81,7 @@ class Recurrent(nn.Module):
             x = self.drop(torch.stack(outputs, dim=1))
         return self.head(x)
 
-    def start_decoding(self, batch_size: int) -> list:
+    def start_decoding(self, batch_size: int, device: torch.device | str = "cpu") -> list:
         return self.initial_state(batch_size)
 
     def decode_step(self, tokens: torch.Tensor, states: list) -> torch.Tensor:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from makemore.errors import MakemoreError
+from makemore.models.base import CharModel
 from makemore.nn.attention import CausalSelfAttention
 from makemore.nn.layers import GELU, Dropout, Embedding, LayerNorm, Linear, Sequential, TokenDropout
 
@@ -28,7 +29,7 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
-class Transformer(nn.Module):
+class Transformer(CharModel):
     """A sequence model: ``forward(idx (B, T)) -> logits (B, T, vocab_size)``, causal.
 
     Args:
@@ -90,7 +91,7 @@ class Transformer(nn.Module):
             x = block(x, caches[i] if caches is not None else None)
         return self.head(self.ln_f(x))
 
-    def start_decoding(self, batch_size: int) -> dict:
+    def start_decoding(self, batch_size: int, device: torch.device | str = "cpu") -> dict:
         return {"caches": [{} for _ in self.blocks], "position": 0}
 
     def decode_step(self, tokens: torch.Tensor, state: dict) -> torch.Tensor:

@@ -13,10 +13,11 @@ import torch
 from torch import nn
 
 from makemore.errors import MakemoreError
+from makemore.models.base import CharModel
 from makemore.nn.layers import BatchNorm1d, Embedding, FlattenConsecutive, Linear, Sequential, Tanh
 
 
-class WaveNet(nn.Module):
+class WaveNet(CharModel):
     """A window model: ``forward(idx (B, block_size)) -> logits (B, vocab_size)`` for the next token.
 
     Args:

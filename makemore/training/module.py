@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
@@ -26,23 +25,13 @@ from torchmetrics import MeanMetric
 
 from makemore.data.vocab import Vocabulary
 from makemore.errors import MakemoreError, TrainingDiverged
+from makemore.inference.generate import sample
+from makemore.models.base import CharModel, nll
 from makemore.training.averaging import AveragedNet
 from makemore.training.distributed import gathered, sum_gradients_and_normalise, summed, world_size
 from makemore.training.optim import SGD, bare_step
 
 DIVERGED_FACTOR = 100  # a loss above 100 * ln(vocab size) has diverged (uniform guessing: 1 * ln V)
-
-
-def nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Negative log-likelihood of the targets, skipping the ``-1`` ones. Logits with one more
-    leading dimension than usual are an ensemble's members in training: the mean of their losses."""
-    members = 1
-    if logits.ndim == targets.ndim + 2:
-        members = len(logits)
-        targets = targets.expand(members, *targets.shape)
-    flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
-    loss = F.cross_entropy(flat_logits, flat_targets, ignore_index=-1, reduction=reduction)
-    return loss / members if reduction == "sum" else loss
 
 
 def _widths(ys: torch.Tensor) -> list:
@@ -72,7 +61,7 @@ class CharLM(L.LightningModule):
 
     def __init__(
         self,
-        net: Callable[[int, int], nn.Module],
+        net: Callable[[int, int], CharModel],
         chars: str = "",
         block_size: int = 8,
         optimizer: OptimizerCallable = SGD,
@@ -88,7 +77,9 @@ class CharLM(L.LightningModule):
         self.vocab = Vocabulary(chars)
         self.block_size = block_size
         self.net = net(self.vocab.size, block_size)
-        if ema_decay is not None and hasattr(self.net, "fit_counts"):
+        if not isinstance(self.net, CharModel):
+            raise MakemoreError(f"model.net {type(self.net).__name__} is not a makemore model (makemore.models)")
+        if ema_decay is not None and not self.net.trained_by_gradient:
             raise MakemoreError("the bigram is fitted by counting: no steps to average; drop --model.ema_decay")
         self.ema_net = AveragedNet(self.net, ema_decay) if ema_decay is not None else None
         self.optimizer_factory = optimizer
@@ -110,15 +101,11 @@ class CharLM(L.LightningModule):
         # The model summary rounds (76.6 K); the published table gives exact counts.
         count = sum(p.numel() for p in self.net.parameters())
         rank_zero_info(f"{type(self.net).__name__}: {count:,} parameters")
-        if hasattr(self.net, "fit_known"):  # NewItems: before the sanity check evaluates anything
-            targets = self.trainer.datamodule.tensors("train")[1]
-            for net in {id(net): net for net in (self.net, self.eval_net)}.values():
-                net.fit_known(targets)
-
-    @property
-    def counts_only(self) -> bool:
-        """A net fitted by counting (the bigram) has nothing for an optimizer to do."""
-        return hasattr(self.net, "fit_counts")
+        # The training split, before the sanity check evaluates anything (the bigram counts it,
+        # NewItems learns which items are known); the weight average's copy is told too.
+        train = [t.to(self.device) for t in self.trainer.datamodule.tensors("train")]
+        for net in {id(net): net for net in (self.net, self.eval_net)}.values():
+            net.fit_data(*train)
 
     def on_train_start(self) -> None:
         # Lightning's and the CLI's objects live for the whole run, yet each full garbage
@@ -135,8 +122,6 @@ class CharLM(L.LightningModule):
         elif states is not None:  # now, after everything that ran since the load
             # A copy: torch.set_rng_state crashes on a row of a larger tensor (torch 2.13).
             torch.set_rng_state(states[self.global_rank].cpu().clone())
-        if self.counts_only and self.global_step == 0:
-            self.net.fit_counts(*(t.to(self.device) for t in self.trainer.datamodule.tensors("train")))
 
     def on_train_end(self) -> None:
         gc.unfreeze()
@@ -146,7 +131,7 @@ class CharLM(L.LightningModule):
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         start = self.global_step
         steps = len(xs) if self.trainer.max_steps < 0 else min(len(xs), self.trainer.max_steps - start)
-        if self.counts_only:  # fitted in on_train_start; the steps only count
+        if not self.net.trained_by_gradient:  # fitted in on_fit_start; the steps only count
             for _ in range(steps):
                 optimizer._on_before_step()
                 optimizer._on_after_step()
@@ -164,12 +149,12 @@ class CharLM(L.LightningModule):
                 p.grad = None
             if distributed:  # the mean over the global batch: sums and counts from every rank
                 count = (y != -1).sum()
-                loss_sum = nll(self.net(x), y, reduction="sum")
+                loss_sum = self.net.loss(x, y, reduction="sum")
                 loss_sum.backward()
                 sum_gradients_and_normalise(params, count)
                 loss = loss_sum.detach() / count
             else:
-                loss = nll(self.net(x), y)
+                loss = self.net.loss(x, y)
                 loss.backward()  # not manual_backward: its hooks cost more than this backward pass
             optimizer._on_before_step()  # Lightning's step counting, without its per-step hooks
             step()
@@ -236,10 +221,7 @@ class CharLM(L.LightningModule):
 
     def generate(self, num_samples: int, max_length: int = 30, generator: torch.Generator | None = None) -> list[str]:
         """Sample items with incremental decoding (see ``makemore.inference.generate.sample``)."""
-        from makemore.inference.decoding import is_window_model
-        from makemore.inference.generate import sample  # imports this module
-
-        if not is_window_model(self.eval_net):
+        if self.eval_net.examples != "windows":
             max_length = min(max_length, self.block_size - 1)
         return sample(self.eval_net, self.vocab, num_samples, max_length=max_length, generator=generator)
 
@@ -270,7 +252,7 @@ class CharLM(L.LightningModule):
         ]
 
     def configure_optimizers(self):
-        if self.counts_only:
+        if not self.net.trained_by_gradient:
             return None  # Lightning then runs without an optimizer
         try:
             optimizer = self.optimizer_factory(self._parameter_groups())

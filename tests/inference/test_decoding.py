@@ -13,7 +13,7 @@ from ..models.test_families import BLOCK, FAMILIES, V
 def families():
     nets = {name: make() for name, make in FAMILIES.items()}
     bigram = Bigram(V, BLOCK)
-    bigram.fit_counts(torch.randint(0, V, (300, BLOCK)), torch.randint(0, V, (300,)))
+    bigram.fit_data(torch.randint(0, V, (300, BLOCK)), torch.randint(0, V, (300,)))
     return {**nets, "bigram": bigram}
 
 
@@ -26,12 +26,12 @@ def test_incremental_equals_full_recompute(name):
             prefix_length = int(torch.randint(0, 4, (1,), generator=g))
             sequence = torch.randint(1, V, (5, 1 + prefix_length), generator=g)
             sequence[:, 0] = 0  # every item starts with the boundary token
-            state = decoding.start(net, 5)
-            logits = decoding.step(net, sequence, state)  # the prefix in one call
-            length = BLOCK + 4 if decoding.is_window_model(net) else BLOCK  # windows slide past their context
+            state = net.start_decoding(5)
+            logits = net.decode_step(sequence, state)  # the prefix in one call
+            length = BLOCK + 4 if net.examples == "windows" else BLOCK  # windows slide past their context
             for _ in range(length - 1 - prefix_length):
                 assert_close(logits.log_softmax(-1), decoding.recompute(net, sequence).log_softmax(-1))
                 nxt = torch.randint(1, V, (5, 1), generator=g)
                 sequence = torch.cat([sequence, nxt], dim=1)
-                logits = decoding.step(net, nxt, state)
+                logits = net.decode_step(nxt, state)
             assert_close(logits.log_softmax(-1), decoding.recompute(net, sequence).log_softmax(-1))

@@ -10,6 +10,7 @@ import torch
 from makemore.cli import main, run
 from makemore.inference.generate import sample, score
 from makemore.inference.loading import load
+from makemore.models import CharModel
 
 from ..conftest import ROOT, fails, tiny_fit_args, write_words
 
@@ -109,10 +110,10 @@ def test_scoring_strips_items_as_training_does_and_scores_the_good_ones_before_f
     assert out.err.strip().splitlines()[-1].startswith("error: 2 of 4 items could not be scored")
 
 
-class EndsAtOnce(torch.nn.Module):
+class EndsAtOnce(CharModel):
     """A window net that all but always predicts the end token: the empty item, if it could."""
 
-    examples, block_size = "windows", 3
+    block_size = 3
 
     def forward(self, idx):
         logits = torch.zeros(len(idx), 4)

@@ -9,7 +9,6 @@ import torch
 from torch.testing import assert_close
 
 from makemore.errors import MakemoreError
-from makemore.inference import decoding
 from makemore.models import NewItems
 
 V, T = 4, 5  # tokens 1..3 and the boundary token 0; items of up to 4 characters
@@ -38,7 +37,7 @@ def log_prob(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def fitted(power: float = 1.0, repeat_weight: float = 0.0) -> NewItems:
     net = NewItems(V, T, NET, power, repeat_weight, repeat_order=2)
-    net.fit_known(targets(TRAIN))
+    net.fit_data(inputs(targets(TRAIN)), targets(TRAIN))
     return net.eval()
 
 
@@ -93,8 +92,8 @@ def test_incremental_decoding_equals_full_recompute():
     x = inputs(targets(["12", "1322", "3", "2113", "31", ""]))
     with torch.no_grad():
         full = net(x)
-        state = decoding.start(net, len(x))
-        steps = torch.stack([decoding.step(net, x[:, t : t + 1], state) for t in range(T)], dim=1)
+        state = net.start_decoding(len(x))
+        steps = torch.stack([net.decode_step(x[:, t : t + 1], state) for t in range(T)], dim=1)
     assert_close(steps, full, atol=1e-5, rtol=0)
 
 
@@ -154,7 +153,7 @@ def test_refuses_bad_settings(args, problem):
 
 def test_refuses_an_empty_training_split():
     with pytest.raises(MakemoreError, match="needs training items"):
-        NewItems(V, T, NET).fit_known(targets([]))
+        NewItems(V, T, NET).fit_data(inputs(targets([])), targets([]))
 
 
 def test_fit_gives_the_net_and_its_weight_average_the_training_items(words_file, tmp_path):

@@ -8,9 +8,9 @@ import torch
 
 from makemore.cli import main, run
 from makemore.inference.loading import load
+from makemore.models import nll
 from makemore.nn.layers import BatchNorm1d, Linear
 from makemore.training.averaging import AveragedNet
-from makemore.training.module import nll
 
 from ..conftest import tiny_fit_args
 

@@ -13,13 +13,12 @@ import torch
 from torch import nn
 
 from makemore.errors import MakemoreError
-from makemore.inference import decoding
+from makemore.models.base import CharModel, build, resolve
 
 
-class Ensemble(nn.Module):
-    """``forward(idx)``: in training, every member's logits stacked, ``(M, *logits)``, which
-    ``makemore.training.module.nll`` scores as the mean of the members' losses; in eval mode, the log of
-    the members' mean probabilities (valid logits of the mixture).
+class Ensemble(CharModel):
+    """``forward(idx)``: the log of the members' mean probabilities (valid logits of the mixture);
+    ``loss``: the mean of the members' own losses, which is what each of them trains on.
 
     Args:
         vocab_size, block_size: set from the data, passed on to every member.
@@ -29,49 +28,38 @@ class Ensemble(nn.Module):
 
     def __init__(self, vocab_size: int, block_size: int, members: list[dict]):
         super().__init__()
-        classes = _classes(members)
-        self.examples = _examples(classes)
+        self.examples = self.reads({"members": members})
         self.block_size = block_size
-        nets = (cls(vocab_size, block_size, **dict(spec.get("init_args") or {})) for cls, spec in classes)
-        self.members = nn.ModuleList(nets)
+        self.members = nn.ModuleList(build(spec, vocab_size, block_size, "Ensemble member") for spec in members)
 
-    @staticmethod
-    def reads(init_args) -> str:
+    @classmethod
+    def reads(cls, init_args: dict) -> str:
         """The examples the members read (the CLI asks before building anything)."""
-        return _examples(_classes(list(init_args["members"])))
+        members = list(init_args.get("members") or [])
+        if not members:
+            raise MakemoreError("an Ensemble needs at least one member under init_args.members")
+        kinds = set()
+        for spec in members:
+            family = resolve(spec.get("class_path", ""), "Ensemble member")
+            if issubclass(family, Ensemble):
+                raise MakemoreError("an Ensemble member cannot be another Ensemble; list its members instead")
+            kinds.add(family.reads(dict(spec.get("init_args") or {})))
+        if len(kinds) > 1:
+            raise MakemoreError("Ensemble members must all read windows or all read sequences, not both")
+        return kinds.pop()
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        logits = torch.stack([member(idx) for member in self.members])
-        return logits if self.training else self._mixture(logits)
+        return self._mixture(torch.stack([member(idx) for member in self.members]))
+
+    def loss(self, idx: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        return sum(member.loss(idx, targets, reduction) for member in self.members) / len(self.members)
 
     def _mixture(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.logsumexp(logits.log_softmax(dim=-1), dim=0) - math.log(len(self.members))
 
-    def start_decoding(self, batch_size: int) -> list:
-        return [decoding.start(member, batch_size) for member in self.members]
+    def start_decoding(self, batch_size: int, device: torch.device | str = "cpu") -> list:
+        return [member.start_decoding(batch_size, device) for member in self.members]
 
     def decode_step(self, tokens: torch.Tensor, states: list) -> torch.Tensor:
-        logits = [decoding.step(member, tokens, state) for member, state in zip(self.members, states)]
+        logits = [member.decode_step(tokens, state) for member, state in zip(self.members, states)]
         return self._mixture(torch.stack(logits))
-
-
-def _classes(members: list[dict]) -> list[tuple[type, dict]]:
-    """Each member's class, which must be a makemore model (not another ensemble), and its spec."""
-    from makemore import models  # this module is one of them
-
-    if not members:
-        raise MakemoreError("an Ensemble needs at least one member under init_args.members")
-    found = []
-    for spec in members:
-        name = str(spec.get("class_path", "")).rpartition(".")[2]
-        if name not in models.__all__ or name == "Ensemble":
-            raise MakemoreError(f"Ensemble member {spec.get('class_path')!r} is not a makemore model")
-        found.append((getattr(models, name), spec))
-    return found
-
-
-def _examples(classes: list[tuple[type, dict]]) -> str:
-    kinds = {getattr(cls, "examples", "windows") for cls, _ in classes}
-    if len(kinds) > 1:
-        raise MakemoreError("Ensemble members must all read windows or all read sequences, not both")
-    return kinds.pop()

@@ -34,17 +34,16 @@ whenever the net's weights have changed since the last evaluation.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from makemore.data.vocab import BOUNDARY
 from makemore.errors import MakemoreError
-from makemore.inference import decoding
+from makemore.models.base import CharModel, build, resolve
 from makemore.models.wrappers.repeats import repeat_scores
 
 SMOOTHING = 0.5  # added to each count of items by kind: no rate is ever zero
 
 
-class NewItems(nn.Module):
+class NewItems(CharModel):
     """``forward(idx (B, T)) -> logits (B, T, V)``: the wrapped net's logits in training, the
     corrected ones in eval mode.
 
@@ -75,9 +74,10 @@ class NewItems(nn.Module):
         if repeat_order < 1:
             raise MakemoreError(f"NewItems' repeat_order must be at least 1, got {repeat_order}")
         self.power, self.repeat_weight, self.repeat_order = power, repeat_weight, repeat_order
-        self.net = _build(vocab_size, block_size, net)
+        self.reads({"net": net})
+        self.net = build(net, vocab_size, block_size, "NewItems' net")
         self.vocab_size, self.block_size = vocab_size, block_size
-        # Set by fit_known: the seen items' targets (one row each, -1 padded), how often each was
+        # Set by fit_data: the seen items' targets (one row each, -1 padded), how often each was
         # seen and its repeat score, and rates[k] = how often a held-out item is one seen k times
         # (rates[0]: a new one).
         self.register_buffer("seen", torch.zeros(0, block_size, dtype=torch.long))
@@ -87,13 +87,23 @@ class NewItems(nn.Module):
         self._trie = None  # (children (nodes, V), paths (items, T + 1)), built from ``seen``
         self._masses = None  # (fingerprint of the weights and shares, a, S per node)
 
-    @staticmethod
-    def reads(init_args) -> str:
-        """The examples the net reads (the CLI asks before building anything)."""
+    @classmethod
+    def reads(cls, init_args: dict) -> str:
+        """Sequences: the net must be a sequence model (the CLI asks before building anything)."""
+        spec = dict(init_args.get("net") or {})
+        family = resolve(spec.get("class_path", ""), "NewItems' net")
+        if issubclass(family, NewItems) or family.reads(dict(spec.get("init_args") or {})) != "sequences":
+            raise MakemoreError(
+                f"NewItems needs a sequence model (recurrent, Transformer or an ensemble of them); "
+                f"{spec.get('class_path')} does not read whole sequences, which hold an item's whole prefix"
+            )
         return "sequences"
 
+    def loss(self, idx: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        return self.net.loss(idx, targets, reduction)  # training is the net's own
+
     @torch.no_grad()
-    def fit_known(self, train_targets: torch.Tensor) -> None:
+    def fit_data(self, train_inputs: torch.Tensor, train_targets: torch.Tensor) -> None:
         """Take the training items (rows of sequence targets) and estimate the rates on them,
         each item left out in turn: ``r_k`` is the share of training items held ``k + 1`` times."""
         if len(train_targets) == 0:
@@ -126,11 +136,11 @@ class NewItems(nn.Module):
             return logits
         return self._corrected(logits, self._walk(None, idx))
 
-    def start_decoding(self, batch_size: int) -> dict:
-        return {"net": decoding.start(self.net, batch_size), "node": None}
+    def start_decoding(self, batch_size: int, device: torch.device | str = "cpu") -> dict:
+        return {"net": self.net.start_decoding(batch_size, device), "node": None}
 
     def decode_step(self, tokens: torch.Tensor, state: dict) -> torch.Tensor:
-        logits = decoding.step(self.net, tokens, state["net"])
+        logits = self.net.decode_step(tokens, state["net"])
         if self.training or len(self.seen) == 0:
             return logits
         state["node"] = self._walk(state["node"], tokens)[:, -1]
@@ -219,20 +229,3 @@ def _trie(seen: torch.Tensor, vocab_size: int) -> tuple[torch.Tensor, torch.Tens
         parents, tokens = zip(*links)
         children[list(parents), list(tokens)] = torch.tensor(list(links.values()))
     return children.to(seen.device), paths.to(seen.device)
-
-
-def _build(vocab_size: int, block_size: int, spec: dict) -> nn.Module:
-    from makemore import models  # this module is one of them
-
-    name = str(spec.get("class_path", "")).rpartition(".")[2]
-    if name not in models.__all__ or name == "NewItems":
-        raise MakemoreError(f"NewItems' net {spec.get('class_path')!r} is not a makemore model")
-    cls = getattr(models, name)
-    init_args = dict(spec.get("init_args") or {})
-    reads = cls.reads(init_args) if hasattr(cls, "reads") else getattr(cls, "examples", "windows")
-    if reads != "sequences":
-        raise MakemoreError(
-            f"NewItems needs a sequence model (recurrent, Transformer or an ensemble of them); {name} reads "
-            "windows, which do not hold the whole prefix of an item"
-        )
-    return cls(vocab_size, block_size, **init_args)

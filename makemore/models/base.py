@@ -1,0 +1,94 @@
+"""The contract every model family honours, and the one place a class path becomes a family.
+
+A family is a ``CharModel``: built as ``Family(vocab_size, block_size, **init_args)``, it maps
+token ids ``idx (B, T)`` to logits, ``(B, V)`` for a window model (the token after the window) or
+``(B, T, V)`` for a sequence model (every next token). Targets hold ``-1`` where nothing is to
+be predicted. What training, the CLI, decoding and loading need to know of a family is here,
+with a default that fits most of them:
+
+- ``examples``: the data it reads, ``windows`` or ``sequences``; ``reads(init_args)`` answers
+  before anything is built (a wrapper reads what its nets read);
+- ``loss``: its training loss on a batch (an ensemble's is the mean of its members');
+- ``fit_data``: the training split, given once before training starts (the bigram counts it;
+  ``NewItems`` learns which items are already known);
+- ``trained_by_gradient``: False for a model fitted by ``fit_data`` alone (no optimizer steps);
+- ``start_decoding`` / ``decode_step``: next-token logits one position at a time. The default
+  slides a window model's context and recomputes a sequence model's whole prefix (correct, if
+  slow: a family makes it incremental by overriding both).
+
+Each subclass registers itself under its class name; ``resolve`` finds it again from a config's
+or a checkpoint's class path, so a checkpoint can only ever build a makemore model.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from makemore.data.vocab import BOUNDARY
+from makemore.errors import MakemoreError
+
+_FAMILIES: dict[str, type[CharModel]] = {}
+
+
+def nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Negative log-likelihood of the targets, skipping the ``-1`` ones."""
+    flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+    return F.cross_entropy(flat_logits, flat_targets, ignore_index=-1, reduction=reduction)
+
+
+class CharModel(nn.Module):
+    """Base class of every model family; the module docstring states the contract."""
+
+    examples: ClassVar[Literal["windows", "sequences"]] = "windows"
+    trained_by_gradient: ClassVar[bool] = True
+    block_size: int
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _FAMILIES[cls.__name__] = cls
+
+    @classmethod
+    def reads(cls, init_args: dict) -> str:
+        """The examples this family reads, given its config's ``init_args``."""
+        return cls.examples
+
+    def loss(self, idx: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        return nll(self(idx), targets, reduction)
+
+    def fit_data(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+        """The training split's examples, before training starts; most families need nothing."""
+
+    def start_decoding(self, batch_size: int, device: torch.device | str = "cpu"):
+        """The decoding state before any token (not even the boundary token) has been fed."""
+        width = self.block_size if self.examples == "windows" else 0
+        return {"context": torch.full((batch_size, width), BOUNDARY, dtype=torch.long, device=device)}
+
+    def decode_step(self, tokens: torch.Tensor, state) -> torch.Tensor:
+        """Feed ``tokens (B, n)``; the logits ``(B, V)`` of the token after the last of them."""
+        context = torch.cat([state["context"], tokens], dim=1)
+        if self.examples == "windows":
+            state["context"] = context[:, -self.block_size :]
+            return self(state["context"])
+        state["context"] = context
+        return self(context)[:, -1]
+
+
+def resolve(class_path: str, what: str = "net") -> type[CharModel]:
+    """The family a class path (``makemore.models.WaveNet`` or ``WaveNet``) names, or one line
+    saying that it is not a makemore model."""
+    module, _, name = str(class_path).rpartition(".")
+    family = _FAMILIES.get(name)
+    if family is None or module not in ("", "makemore.models", family.__module__):
+        known = ", ".join(sorted(_FAMILIES))
+        raise MakemoreError(f"{what} {class_path!r} is not a makemore model (those are: {known})")
+    return family
+
+
+def build(spec: dict, vocab_size: int, block_size: int, what: str = "net") -> CharModel:
+    """A net from a config's ``{"class_path": ..., "init_args": {...}}``."""
+    family = resolve(spec.get("class_path", ""), what)
+    return family(vocab_size, block_size, **dict(spec.get("init_args") or {}))
