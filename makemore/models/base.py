@@ -77,6 +77,11 @@ class CharModel(nn.Module):
         return self(context)[:, -1]
 
 
+def families() -> dict[str, type[CharModel]]:
+    """Every registered family by class name (wrappers included)."""
+    return dict(_FAMILIES)
+
+
 def resolve(class_path: str, what: str = "net") -> type[CharModel]:
     """The family a class path (``makemore.models.WaveNet`` or ``WaveNet``) names, or one line
     saying that it is not a makemore model."""

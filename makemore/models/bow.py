@@ -36,6 +36,8 @@ class BoW(CharModel):
         self.act = Tanh()
         self.proj = Linear(n_hidden, n_embd)
         self.head = Linear(n_embd, vocab_size)
+        with torch.no_grad():
+            self.head.weight *= 0.1  # an unsure start: logits near zero, a loss near ln(vocab_size)
 
     def _embed(self, idx: torch.Tensor, start: int) -> torch.Tensor:
         T = idx.shape[1]
