@@ -1,9 +1,11 @@
 """Files (checkpoints, samples) written whole or not at all.
 
-Lightning writes a checkpoint straight to its final name, so a process killed mid-write leaves
-a truncated ``last.ckpt`` and the run has nothing to resume from. Here the bytes go to a
-temporary file beside it, are flushed to disk, and only then renamed over the old file (a
-rename within one folder is atomic): at every instant the name holds a complete checkpoint.
+The bytes go to a temporary file beside the target, are flushed to disk, and only then renamed
+over it (a rename within one folder is atomic), and the folder is flushed too: at every instant
+the name holds a complete file, even after a power cut. Lightning's own local save (an fsspec
+transaction) also writes aside and moves, but flushes neither the file nor the folder, so after
+a crash of the machine the new name can point at an empty file; this module is kept for those
+two fsyncs. Remote URLs still take Lightning's path.
 """
 
 from __future__ import annotations

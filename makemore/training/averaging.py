@@ -8,6 +8,10 @@ After every optimizer step the average moves toward the trained weights::
 start. Averaging the weights of the last few thousand steps smooths out the noise of the
 last updates, which on small data sets is worth more than the last steps of a decaying
 learning rate (Polyak & Juditsky 1992).
+
+Not ``torch.optim.swa_utils.AveragedModel``: its copy lives under other state-dict keys
+(``module.*``, plus an ``n_averaged`` buffer), so every checkpoint written so far would no longer
+load, and its update walks the parameters one by one where this one is a single foreach call.
 """
 
 from __future__ import annotations
