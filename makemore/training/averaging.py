@@ -11,7 +11,7 @@ learning rate (Polyak & Juditsky 1992).
 
 Not ``torch.optim.swa_utils.AveragedModel``: its copy lives under other state-dict keys
 (``module.*``, plus an ``n_averaged`` buffer), so every checkpoint written so far would no longer
-load, and its update walks the parameters one by one where this one is a single foreach call.
+load, and its decay has no warm-up without a custom averaging function of about this size.
 """
 
 from __future__ import annotations
