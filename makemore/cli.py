@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import yaml
 from jsonargparse import ArgumentError
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
@@ -51,6 +52,12 @@ class MakemoreCLI(LightningCLI):
             help="name of the run directory (default: the config file's name)",
         )
         parser.add_argument(
+            "--base",
+            type=str | None,
+            default=None,
+            help="in a config file: the config it builds on, applied before it (a path relative to its folder)",
+        )
+        parser.add_argument(
             "--checkpoint_root", type=str, default="checkpoints", help="folder that holds one directory per run"
         )
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
@@ -64,9 +71,9 @@ class MakemoreCLI(LightningCLI):
         )
 
     def parse_arguments(self, parser, args) -> None:
+        self.config = parser.parse_args(with_bases(sys.argv[1:] if args is None else list(args)))
         # Before Lightning reads the checkpoint's hyperparameters: a bad file is one line, not a
         # traceback, and validate/test know which checkpoint they evaluate.
-        super().parse_arguments(parser, args)
         if self.config.get("subcommand") not in ("fit", "validate", "test"):
             return
         config = self.config[self.config.subcommand]
@@ -80,6 +87,7 @@ class MakemoreCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
+        config.base = None  # applied already: the run's config.yaml is whole on its own
         _match_examples_to_net(config)
         if self.subcommand == "fit":
             _check_steps(config)
@@ -126,6 +134,36 @@ class MakemoreCLI(LightningCLI):
             self.trainer.callbacks.append(ForgetFailedStart(self.new_run_dir))
         if rank_zero_only.rank == 0:
             print(f"run directory: {self.trainer.default_root_dir}", file=sys.stderr)
+
+
+def with_bases(args: list[str]) -> list[str]:
+    """Each ``--config FILE`` preceded by the configs it builds on: a config's top-level ``base:``
+    names another config, applied first, so FILE holds only what differs from it."""
+    out, rest = [], list(args)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--config" and rest:
+            out += [item for path in _chain(rest.pop(0)) for item in ("--config", path)]
+        elif arg.startswith("--config="):
+            out += [item for path in _chain(arg.partition("=")[2]) for item in ("--config", path)]
+        else:
+            out.append(arg)
+    return out
+
+
+def _chain(path: str, seen: tuple[str, ...] = ()) -> list[str]:
+    """The configs ``path`` builds on, base first, then ``path`` itself."""
+    try:
+        content = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return [path]  # not readable here: the parser says what is wrong with it
+    base = content.get("base") if isinstance(content, dict) else None
+    if not base:
+        return [path]
+    base = str(Path(path).parent / base)
+    if base in seen:
+        raise MakemoreError(f"config {path} builds on {base}, which builds on it again; break the loop of base: keys")
+    return [*_chain(base, (*seen, path)), path]
 
 
 def _runs_root(config) -> str:

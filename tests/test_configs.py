@@ -86,3 +86,34 @@ def test_decay_vectors_false_decays_only_matrices(words_file, tmp_path):
     for p, old in zip(params, before):
         expected = old * (1 - lr * decay) if p.ndim >= 2 else old
         torch.testing.assert_close(p.detach(), expected)
+
+
+def _flat(config: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in config.items():
+        flat |= _flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value}
+    return flat
+
+
+def test_a_config_holds_what_differs_from_its_base():
+    base = _flat(run(["--config", str(ROOT / "configs/base/lecture.yaml")], subcommand=False).config.as_dict())
+    v5 = _flat(run(["--config", str(ROOT / "configs/v5.yaml")], subcommand=False).config.as_dict())
+    differ = {key for key in base.keys() | v5.keys() if base.get(key) != v5.get(key)}
+    assert differ == {"config", "model.net.init_args.n_embd", "model.net.init_args.n_hidden"}
+    assert (v5["model.net.init_args.n_embd"], v5["model.net.init_args.n_hidden"]) == (24, 128)
+
+
+def test_a_runs_saved_config_stands_alone(words_file, tmp_path, capsys):
+    run(tiny_fit_args(words_file, tmp_path, config="configs/lstm.yaml", steps=5))
+    saved = tmp_path / "lstm-1" / "config.yaml"
+    assert "base: null" in saved.read_text()  # applied already: the file is whole
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        run(["fit", "--config", str(saved), "--print_config"])
+    assert exit_info.value.code == 0 and "cell: lstm" in capsys.readouterr().out
+
+
+def test_bases_that_name_each_other_are_one_line(tmp_path, capsys):
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    assert "break the loop of base: keys" in fails(["fit", "--config", str(tmp_path / "a.yaml")], capsys)
