@@ -3,7 +3,8 @@
     python scripts/plot_curves.py checkpoints/v5-1 checkpoints/transformer-1 ... --out docs/curves.png
 
 Each run directory's ``val_loss`` is drawn against the optimizer step (log scale: the families
-train for 1 to 200,000 steps), labelled by the run's config name. Needs matplotlib
+train for 20,000 to 200,000 steps), labelled by the run's config name; a run validated once (the
+bigram, fitted by counting) is a dashed level. Needs matplotlib
 (``pip install -e ".[docs]"``).
 """
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
+
+import yaml
 
 
 def val_curve(run: Path) -> list[tuple[int, float]]:
@@ -28,9 +31,14 @@ def val_curve(run: Path) -> list[tuple[int, float]]:
     return sorted(first.items())
 
 
-def label(run: Path) -> str:
-    """The config name: ``v5-1`` or ``table-v5-1`` -> ``v5``."""
-    return re.sub(r"^table-|-\d+$", "", run.name)
+def label(run: Path, points: list[tuple[int, float]]) -> str:
+    """The config name (``v5-1`` or ``table-v5-1`` -> ``v5``), its last val_loss, and how far a run
+    still training has got (its saved config gives the steps it will take)."""
+    name = re.sub(r"^table-|-\d+$", "", run.name)
+    step, value = points[-1]
+    config = run / "config.yaml"
+    planned = yaml.safe_load(config.read_text())["trainer"]["max_steps"] if config.is_file() else step
+    return f"{name} ({value:.3f})" if step >= planned else f"{name} ({value:.3f} at step {step:,} of {planned:,})"
 
 
 def main() -> None:
@@ -44,18 +52,20 @@ def main() -> None:
     matplotlib.use("Agg")  # a file, no screen
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
-    curves = sorted(((label(run), val_curve(run)) for run in args.runs), key=lambda c: -c[1][-1][1])
-    for name, points in curves:
+    fig, ax = plt.subplots(figsize=(11, 5.5), dpi=110)
+    curves = sorted(((run, val_curve(run)) for run in args.runs), key=lambda c: -c[1][-1][1])
+    for run, points in curves:
         steps, values = zip(*points)
-        marker = "o" if len(points) < 3 else None  # a run validated once or twice: show the points
-        ax.plot(steps, values, marker=marker, label=f"{name} ({values[-1]:.3f})")
+        if len(points) == 1:  # fitted at once (the bigram): a level, not a curve
+            ax.axhline(values[0], linestyle="--", color="gray", label=label(run, points))
+        else:
+            ax.plot(steps, values, label=label(run, points))
     ax.set_xscale("log")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("validation loss (nats per character)")
     ax.set_title(args.title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(title="config (last val_loss)", fontsize=8)
+    ax.legend(title="config (last val_loss)", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(args.out)
