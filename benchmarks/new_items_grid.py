@@ -33,7 +33,7 @@ def main() -> None:
     splits = {name: data.tensors(name) for name in ("val", "test")}
     wrapped = NewItems(loaded.vocab.size, data.block_size, {"class_path": "Recurrent"}, repeat_order=args.repeat_order)
     wrapped.net = net  # the trained net in place of the placeholder
-    wrapped.fit_data(*data.tensors("train"))
+    wrapped.fit_data(data.dataset("train"))
     wrapped.eval()
     with torch.no_grad():
         plain = [nll(net(x), y).item() for x, y in splits.values()]

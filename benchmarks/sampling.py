@@ -30,7 +30,7 @@ def build(config: str):
 
     cli = run(["--config", str(ROOT / "configs" / f"{config}.yaml")], subcommand=False)
     net = cli.model.net.eval()
-    net.fit_data(*cli.datamodule.tensors("train"))  # the bigram counts; the others need nothing
+    net.fit_data(cli.datamodule.dataset("train"))  # the bigram counts; the others need nothing
     return net, cli.model.vocab
 
 

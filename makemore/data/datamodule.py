@@ -6,11 +6,11 @@ from typing import Literal
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 from makemore.data.batches import StepBatchSampler
-from makemore.data.examples import sequences, windows
 from makemore.data.items import BUNDLED_DATASET, read_items, split_items
+from makemore.data.tokens import Examples, TokenSplit
 from makemore.data.vocab import Vocabulary
 from makemore.errors import MakemoreError
 
@@ -110,15 +110,18 @@ class NamesDataModule(L.LightningDataModule):
                 f"data.batch_size={batch_size} is more than the {examples_in_train:,} training examples "
                 f"({examples}); lower --data.batch_size"
             )
-        self._tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._tokens: dict[str, TokenSplit] = {}
         self.sampling_seed = torch.initial_seed()  # the run's seed (LightningCLI seeds before this)
 
+    def dataset(self, split: str) -> Examples:
+        """The split's examples, gathered batch by batch from its tokens (encoded on first use)."""
+        if split not in self._tokens:
+            self._tokens[split] = TokenSplit.encode(self.splits[split], self.vocab)
+        return Examples(self._tokens[split], self.examples, self.block_size)
+
     def tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """The split's examples as ``(inputs, targets)``, built on first use."""
-        if split not in self._tensors:
-            build = windows if self.examples == "windows" else sequences
-            self._tensors[split] = build(self.splits[split], self.vocab, self.block_size)
-        return self._tensors[split]
+        """All of the split's examples at once, as ``(inputs, targets)``."""
+        return self.dataset(split)[:]
 
     def _current_step(self) -> int:
         return self.trainer.global_step if self.trainer is not None else 0
@@ -127,22 +130,22 @@ class NamesDataModule(L.LightningDataModule):
         return (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
 
     def train_dataloader(self) -> DataLoader:
-        x, y = self.tensors("train")
+        dataset = self.dataset("train")
         rank, world = self._rank_and_world()
         sampler = StepBatchSampler(
-            len(x), self.batch_size, self.batches_per_epoch, self.sampling_seed, self.fused_steps,
+            len(dataset), self.batch_size, self.batches_per_epoch, self.sampling_seed, self.fused_steps,
             self._current_step, rank, world,
         )  # fmt: skip
-        return _loader(TensorDataset(x, y), sampler)
+        return _loader(dataset, sampler)
 
     def eval_dataloader(self, split: str) -> DataLoader:
         """The whole split in order, in chunks of ``eval_batch_size``; with several ranks each
         evaluates its own contiguous share (no example twice) and the metric adds them up."""
-        x, y = self.tensors(split)
+        dataset = self.dataset(split)
         rank, world = self._rank_and_world()
-        first, last = len(x) * rank // world, len(x) * (rank + 1) // world
+        first, last = len(dataset) * rank // world, len(dataset) * (rank + 1) // world
         chunks = [slice(i, min(i + self.eval_batch_size, last)) for i in range(first, last, self.eval_batch_size)]
-        return _loader(TensorDataset(x, y), chunks)
+        return _loader(dataset, chunks)
 
     def val_dataloader(self) -> DataLoader:
         return self.eval_dataloader("val")
@@ -169,7 +172,7 @@ def _too_long(items: list[str], limit: int, path: str) -> str:
     )
 
 
-def _loader(dataset: TensorDataset, sampler) -> DataLoader:
+def _loader(dataset: Examples, sampler) -> DataLoader:
     # Its own generator: iterating must not draw from the global RNG (dropout's), or a resumed
     # run, which starts its loaders at other moments, would see different dropout masks.
     return DataLoader(dataset, batch_size=None, sampler=sampler, generator=torch.Generator())

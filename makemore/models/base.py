@@ -9,8 +9,9 @@ with a default that fits most of them:
 - ``examples``: the data it reads, ``windows`` or ``sequences``; ``reads(init_args)`` answers
   before anything is built (a wrapper reads what its nets read);
 - ``loss``: its training loss on a batch (an ensemble's is the mean of its members');
-- ``fit_data``: the training split, given once before training starts (the bigram counts it;
-  ``NewItems`` learns which items are already known);
+- ``fit_data``: the training split's examples, a dataset whose ``[:]`` gives ``(inputs,
+  targets)``, once before training starts (the bigram counts them; ``NewItems`` learns which
+  items are known). It is gathered only by a family that asks, so large data costs nothing;
 - ``trained_by_gradient``: False for a model fitted by ``fit_data`` alone (no optimizer steps);
 - ``start_decoding`` / ``decode_step``: next-token logits one position at a time. The default
   slides a window model's context and recomputes a sequence model's whole prefix (correct, if
@@ -27,6 +28,7 @@ from typing import ClassVar, Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import Dataset
 
 from makemore.data.vocab import BOUNDARY
 from makemore.errors import MakemoreError
@@ -59,8 +61,9 @@ class CharModel(nn.Module):
     def loss(self, idx: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         return nll(self(idx), targets, reduction)
 
-    def fit_data(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
-        """The training split's examples, before training starts; most families need nothing."""
+    def fit_data(self, train: Dataset) -> None:
+        """The training split's examples (``train[:]``: all of them), before training starts;
+        most families need nothing from them."""
 
     def start_decoding(self, batch_size: int, device: torch.device | str = "cpu"):
         """The decoding state before any token (not even the boundary token) has been fed."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from makemore.models.base import CharModel
 
@@ -36,8 +37,9 @@ class Bigram(CharModel):
         self.counts = nn.Parameter(torch.zeros(vocab_size, vocab_size))
 
     @torch.no_grad()
-    def fit_data(self, contexts: torch.Tensor, targets: torch.Tensor) -> None:
+    def fit_data(self, train: Dataset) -> None:
         """Replace the table with the counts of (last context token, target) pairs."""
+        contexts, targets = (t.to(self.counts.device) for t in train[:])
         keep = targets != -1
         pairs = (contexts[:, -1][keep], targets[keep])
         self.counts.zero_()

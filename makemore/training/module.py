@@ -103,9 +103,9 @@ class CharLM(L.LightningModule):
         rank_zero_info(f"{type(self.net).__name__}: {count:,} parameters")
         # The training split, before the sanity check evaluates anything (the bigram counts it,
         # NewItems learns which items are known); the weight average's copy is told too.
-        train = [t.to(self.device) for t in self.trainer.datamodule.tensors("train")]
+        train = self.trainer.datamodule.dataset("train")
         for net in {id(net): net for net in (self.net, self.eval_net)}.values():
-            net.fit_data(*train)
+            net.fit_data(train)
 
     def on_train_start(self) -> None:
         # Lightning's and the CLI's objects live for the whole run, yet each full garbage

@@ -3,6 +3,7 @@
 import pytest
 import torch
 from torch.testing import assert_close
+from torch.utils.data import TensorDataset
 
 from makemore.inference import decoding
 from makemore.models import Bigram
@@ -13,7 +14,7 @@ from ..models.test_families import BLOCK, FAMILIES, V
 def families():
     nets = {name: make() for name, make in FAMILIES.items()}
     bigram = Bigram(V, BLOCK)
-    bigram.fit_data(torch.randint(0, V, (300, BLOCK)), torch.randint(0, V, (300,)))
+    bigram.fit_data(TensorDataset(torch.randint(0, V, (300, BLOCK)), torch.randint(0, V, (300,))))
     return {**nets, "bigram": bigram}
 
 

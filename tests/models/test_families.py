@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
+from torch.utils.data import TensorDataset
 
 from makemore.models import MLP, Bigram, Ensemble, Recurrent, families, nll
 
@@ -110,7 +111,7 @@ def test_bigram_table_is_the_smoothed_normalised_counts_and_its_loss_the_closed_
     net = Bigram(4, 1, smoothing=0.5)
     contexts = torch.tensor([[0], [1], [1], [2], [0], [3]])
     targets = torch.tensor([1, 2, 2, 0, 1, -1])  # the -1 is not counted
-    net.fit_data(contexts, targets)
+    net.fit_data(TensorDataset(contexts, targets))
     counts = torch.zeros(4, 4)
     for a, b in [(0, 1), (1, 2), (1, 2), (2, 0), (0, 1)]:
         counts[a, b] += 1
@@ -125,7 +126,7 @@ def test_bigram_table_is_the_smoothed_normalised_counts_and_its_loss_the_closed_
 
 def test_bigram_reads_only_the_last_token():
     net = Bigram(V, BLOCK)
-    net.fit_data(*batch(net, 500))
+    net.fit_data(TensorDataset(*batch(net, 500)))
     x = torch.randint(0, V, (5, BLOCK))
     changed = x.clone()
     changed[:, :-1] = torch.randint(0, V, (5, BLOCK - 1))

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 from torch.testing import assert_close
+from torch.utils.data import TensorDataset
 
 from makemore.errors import MakemoreError
 from makemore.models import NewItems
@@ -37,7 +38,7 @@ def log_prob(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def fitted(power: float = 1.0, repeat_weight: float = 0.0) -> NewItems:
     net = NewItems(V, T, NET, power, repeat_weight, repeat_order=2)
-    net.fit_data(inputs(targets(TRAIN)), targets(TRAIN))
+    net.fit_data(TensorDataset(inputs(targets(TRAIN)), targets(TRAIN)))
     return net.eval()
 
 
@@ -153,7 +154,7 @@ def test_refuses_bad_settings(args, problem):
 
 def test_refuses_an_empty_training_split():
     with pytest.raises(MakemoreError, match="needs training items"):
-        NewItems(V, T, NET).fit_data(inputs(targets([])), targets([]))
+        NewItems(V, T, NET).fit_data(TensorDataset(inputs(targets([])), targets([])))
 
 
 def test_fit_gives_the_net_and_its_weight_average_the_training_items(words_file, tmp_path):

@@ -34,6 +34,7 @@ whenever the net's weights have changed since the last evaluation.
 from __future__ import annotations
 
 import torch
+from torch.utils.data import Dataset
 
 from makemore.data.vocab import BOUNDARY
 from makemore.errors import MakemoreError
@@ -103,9 +104,10 @@ class NewItems(CharModel):
         return self.net.loss(idx, targets, reduction)  # training is the net's own
 
     @torch.no_grad()
-    def fit_data(self, train_inputs: torch.Tensor, train_targets: torch.Tensor) -> None:
+    def fit_data(self, train: Dataset) -> None:
         """Take the training items (rows of sequence targets) and estimate the rates on them,
         each item left out in turn: ``r_k`` is the share of training items held ``k + 1`` times."""
+        train_targets = train[:][1]
         if len(train_targets) == 0:
             raise MakemoreError("NewItems needs training items to tell new items from seen ones")
         seen, counts = torch.unique(train_targets.cpu(), dim=0, return_counts=True)

@@ -1,0 +1,90 @@
+"""A split's items as one flat token array, and examples gathered from it batch by batch.
+
+Each item is stored as its characters' ids followed by its end token (the boundary id), back to
+back, in the smallest integer type that holds the vocabulary, with the offset of every item's
+start: about a byte a character, where a table of windows costs ``(block_size + 1) * 8`` bytes.
+
+Window example ``i`` is flat token ``i`` (a character, or an item's end, to predict) with the
+``block_size`` tokens before it in its item as context, boundary-padded: the same examples, in
+the same order, as sliding a window over each item in turn. Sequence example ``k`` is item
+``k``: input ``[BOUNDARY, c1, ..., cn]``, targets ``[c1, ..., cn, BOUNDARY]``, padded.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from makemore.data.vocab import BOUNDARY, Vocabulary
+
+IGNORE = -1  # target id with nothing to predict
+
+
+def smallest_dtype(vocab_size: int) -> torch.dtype:
+    return torch.uint8 if vocab_size <= 256 else torch.int16 if vocab_size <= 2**15 else torch.int32
+
+
+class TokenSplit:
+    """``tokens``: every item's ids and end token, back to back; ``offsets[k]``: where item ``k``
+    starts (one more entry: the end)."""
+
+    def __init__(self, tokens: torch.Tensor, offsets: torch.Tensor):
+        self.tokens, self.offsets = tokens, offsets
+
+    @classmethod
+    def encode(cls, items: list[str], vocab: Vocabulary) -> TokenSplit:
+        """All items at once: one string, its code points mapped through a sorted lookup."""
+        text = "\n".join(items) + "\n" if items else ""  # "\n" never occurs inside an item
+        codes = torch.frombuffer(bytearray(text.encode("utf-32-le")), dtype=torch.int32).long()
+        known = torch.tensor(sorted(ord(ch) for ch in vocab.chars), dtype=torch.long)
+        ids = torch.searchsorted(known, codes) + 1  # the vocabulary's chars are sorted: id = rank + 1
+        ids[codes == ord("\n")] = BOUNDARY
+        ends = (codes == ord("\n")).nonzero().flatten()
+        offsets = torch.cat([torch.zeros(1, dtype=torch.long), ends + 1])
+        return cls(ids.to(smallest_dtype(vocab.size)), offsets)
+
+    @property
+    def num_items(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def num_windows(self) -> int:
+        return len(self.tokens)
+
+    def windows(self, ids: torch.Tensor, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contexts ``(*ids.shape, block_size)`` and targets ``ids.shape`` of window examples."""
+        flat = ids.reshape(-1)
+        item = torch.searchsorted(self.offsets, flat, right=True) - 1
+        position = flat - self.offsets[item]  # of the target within its item
+        back = torch.arange(-block_size, 0)
+        source = flat[:, None] + back
+        inside = position[:, None] + back >= 0
+        context = torch.where(inside, self.tokens[source.clamp(min=0)].long(), BOUNDARY)
+        return context.view(*ids.shape, block_size), self.tokens[flat].long().view(ids.shape)
+
+    def sequences(self, ids: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and targets ``(*ids.shape, width)`` of items ``ids``."""
+        flat = ids.reshape(-1)
+        start, length = self.offsets[flat], self.offsets[flat + 1] - self.offsets[flat]  # end token included
+        t = torch.arange(width)
+        inside = t[None, :] < length[:, None]
+        source = (start[:, None] + t).clamp(max=len(self.tokens) - 1)
+        y = torch.where(inside, self.tokens[source].long(), IGNORE)
+        previous = self.tokens[(source - 1).clamp(min=0)].long()  # input t is target t - 1
+        x = torch.where(inside & (t[None, :] >= 1), previous, BOUNDARY)
+        return x.view(*ids.shape, width), y.view(*ids.shape, width)
+
+
+class Examples(torch.utils.data.Dataset):
+    """``dataset[ids]`` gathers the examples ``ids`` (a tensor of any shape, or a slice) of a split."""
+
+    def __init__(self, split: TokenSplit, kind: str, block_size: int):
+        self.split, self.kind, self.block_size = split, kind, block_size
+
+    def __len__(self) -> int:
+        return self.split.num_windows if self.kind == "windows" else self.split.num_items
+
+    def __getitem__(self, ids):
+        if isinstance(ids, slice):
+            ids = torch.arange(*ids.indices(len(self)))
+        gather = self.split.windows if self.kind == "windows" else self.split.sequences
+        return gather(torch.as_tensor(ids), self.block_size)
