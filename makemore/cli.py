@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from jsonargparse import ArgumentError
 from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only
 
 from makemore.data.datamodule import NamesDataModule
 from makemore.errors import MakemoreError
@@ -120,6 +120,13 @@ class MakemoreCLI(LightningCLI):
             logger.init_args.name = ""
             logger.init_args.version = ""
         config.trainer.default_root_dir = str(run_dir)
+
+    def after_fit(self) -> None:
+        """LightningCLI's hook after ``fit``: a run that validated a subset of the validation
+        split ends with the whole of it (the figure to report)."""
+        if self.datamodule.validates_a_subset and self.trainer.state.status == "finished":
+            rank_zero_info("validating the whole validation split (during fit: data.val_items of it)")
+            self.trainer.validate(self.model, datamodule=self.datamodule)
 
     def after_instantiate_classes(self) -> None:
         if self.subcommand != "fit":

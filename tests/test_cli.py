@@ -209,3 +209,23 @@ def test_a_run_that_fails_before_its_first_step_leaves_no_directory(words_file, 
     monkeypatch.setattr(CharLM, "on_fit_start", refuse)
     assert fails(tiny_fit_args(words_file, tmp_path / "ck"), capsys) == "error: refused at the start"
     assert list((tmp_path / "ck").iterdir()) == []
+
+
+def test_fit_validates_a_fixed_subset_then_the_whole_split_at_its_end(words_file, tmp_path):
+    cli = run([*tiny_fit_args(words_file, tmp_path, steps=40), "--data.val_items", "5"])
+    dm, model = cli.datamodule, cli.model.eval()
+    chosen = dm.splits["val_during_fit"]
+    assert len(chosen) == 5 and set(chosen) <= set(dm.splits["val"])
+    assert (
+        chosen
+        == run(tiny_fit_args(words_file, tmp_path / "again", steps=1) + ["--data.val_items", "5"]).datamodule.splits[
+            "val_during_fit"
+        ]
+    )
+    during = [value for _, value in curve(tmp_path / "v4-1", "val_loss")]
+    x, y = dm.tensors("val_during_fit")
+    with torch.no_grad():
+        assert during[1] == pytest.approx(torch.nn.functional.cross_entropy(model(x), y).item(), abs=1e-5)
+        x, y = dm.tensors("val")
+        whole = torch.nn.functional.cross_entropy(model(x), y).item()
+    assert cli.trainer.callback_metrics["val_loss"].item() == pytest.approx(whole, abs=1e-5)  # the end: all of it

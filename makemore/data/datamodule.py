@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Literal
 
 import lightning as L
@@ -33,6 +34,10 @@ class NamesDataModule(L.LightningDataModule):
         fused_steps: training batches stacked into one ``training_step`` call (one optimizer
             step each); more amortise Lightning's per-call cost on tiny nets.
         eval_batch_size: examples per batch when evaluating a whole split.
+        val_items: the validations during ``fit`` evaluate at most this many validation items,
+            the same ones each time (drawn by ``split_seed``), so a large file does not make
+            each one cost minutes; 0: all. ``validate``, ``test`` and the end of ``fit``
+            evaluate the whole split.
         max_item_length: for sequence examples, the longest item accepted: every sequence is
             as long as the longest item, so one outlier would make every step pay for it.
         split_seed: seed of the shuffle before the split (42: the lecture's split).
@@ -53,6 +58,7 @@ class NamesDataModule(L.LightningDataModule):
         train_fraction: float = 0.8,
         val_fraction: float = 0.1,
         max_item_length: int = 100,
+        val_items: int = 50_000,
     ):
         super().__init__()
         # Saved in checkpoints: predict finds the data and its split (block_size is the model's).
@@ -98,6 +104,11 @@ class NamesDataModule(L.LightningDataModule):
         self.hparams.update(examples=self.examples)  # as resolved; a path of None is the bundled file
         parts = split_items(self.items, split_seed, train_fraction, val_fraction)
         self.splits = dict(zip(("train", "val", "test"), parts))
+        if val_items < 0:
+            raise MakemoreError(f"data.val_items must be >= 0 (0: all), got {val_items}")
+        if 0 < val_items < len(parts[1]):  # the same subset every validation, in split order
+            chosen = sorted(random.Random(split_seed).sample(range(len(parts[1])), val_items))
+            self.splits["val_during_fit"] = [parts[1][i] for i in chosen]
         if not all(parts):
             counts = "/".join(str(len(part)) for part in parts)
             raise MakemoreError(
@@ -147,8 +158,13 @@ class NamesDataModule(L.LightningDataModule):
         chunks = [slice(i, min(i + self.eval_batch_size, last)) for i in range(first, last, self.eval_batch_size)]
         return _loader(dataset, chunks)
 
+    @property
+    def validates_a_subset(self) -> bool:
+        return "val_during_fit" in self.splits
+
     def val_dataloader(self) -> DataLoader:
-        return self.eval_dataloader("val")
+        fitting = self.trainer is not None and self.trainer.state.fn == "fit"
+        return self.eval_dataloader("val_during_fit" if fitting and self.validates_a_subset else "val")
 
     def test_dataloader(self) -> DataLoader:
         return self.eval_dataloader("test")

@@ -17,6 +17,7 @@ import torch
 from makemore.data.vocab import BOUNDARY, Vocabulary
 
 IGNORE = -1  # target id with nothing to predict
+CHUNK = 1 << 24  # code points mapped at a time
 
 
 def smallest_dtype(vocab_size: int) -> torch.dtype:
@@ -32,15 +33,22 @@ class TokenSplit:
 
     @classmethod
     def encode(cls, items: list[str], vocab: Vocabulary) -> TokenSplit:
-        """All items at once: one string, its code points mapped through a sorted lookup."""
+        """All items at once: one string, its code points mapped to ids through a lookup table,
+        a slice at a time (bounded memory for files of millions of lines)."""
         text = "\n".join(items) + "\n" if items else ""  # "\n" never occurs inside an item
-        codes = torch.frombuffer(bytearray(text.encode("utf-32-le")), dtype=torch.int32).long()
-        known = torch.tensor(sorted(ord(ch) for ch in vocab.chars), dtype=torch.long)
-        ids = torch.searchsorted(known, codes) + 1  # the vocabulary's chars are sorted: id = rank + 1
-        ids[codes == ord("\n")] = BOUNDARY
+        if text.isascii():  # a byte a character
+            codes = torch.frombuffer(bytearray(text.encode("ascii")), dtype=torch.uint8)
+        else:
+            codes = torch.frombuffer(bytearray(text.encode("utf-32-le")), dtype=torch.int32)
+        del text
+        points = torch.tensor([ord(ch) for ch in vocab.chars], dtype=torch.long)
+        table = torch.zeros(int(points.max()) + 1 if len(points) else 1, dtype=smallest_dtype(vocab.size))
+        table[points] = torch.arange(1, vocab.size, dtype=table.dtype)  # "\n" and the rest: BOUNDARY
+        ids = torch.empty(len(codes), dtype=table.dtype)
+        for start in range(0, len(codes), CHUNK):
+            ids[start : start + CHUNK] = table[codes[start : start + CHUNK].long()]
         ends = (codes == ord("\n")).nonzero().flatten()
-        offsets = torch.cat([torch.zeros(1, dtype=torch.long), ends + 1])
-        return cls(ids.to(smallest_dtype(vocab.size)), offsets)
+        return cls(ids, torch.cat([torch.zeros(1, dtype=torch.long), ends + 1]))
 
     @property
     def num_items(self) -> int:
