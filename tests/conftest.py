@@ -42,7 +42,7 @@ def tiny_fit_args(data: Path, root: Path, config: str = "configs/v4.yaml", steps
         "20",
         "--data.fused_steps",
         "5",
-        "--data.eval_batch_size",
+        "--data.eval_tokens",
         "64",
         "--trainer.max_steps",
         str(steps),

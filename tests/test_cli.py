@@ -31,7 +31,7 @@ def test_fit_writes_checkpoints_and_events_then_validate_and_test(words_file, tm
     common = [
         "--data.path",
         str(words_file),
-        "--data.eval_batch_size",
+        "--data.eval_tokens",
         "64",
         "--trainer.accelerator",
         "cpu",

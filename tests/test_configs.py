@@ -13,7 +13,7 @@ from .conftest import CONFIGS, ROOT, fails, tiny_fit_args
 
 
 def _eval(subcommand, config, data, ckpt, *extra):
-    args = [subcommand, "--config", str(config), "--data.path", str(data), "--data.eval_batch_size", "64"]
+    args = [subcommand, "--config", str(config), "--data.path", str(data), "--data.eval_tokens", "64"]
     args += ["--trainer.accelerator", "cpu", "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
     return run([*args, "--ckpt_path", str(ckpt), *extra])
 

@@ -33,7 +33,9 @@ class NamesDataModule(L.LightningDataModule):
             epoch's end, so this is the validation interval in steps.
         fused_steps: training batches stacked into one ``training_step`` call (one optimizer
             step each); more amortise Lightning's per-call cost on tiny nets.
-        eval_batch_size: examples per batch when evaluating a whole split.
+        eval_tokens: tokens per batch when evaluating a split: that many window examples, or
+            that many over ``block_size`` items of a sequence batch (so long items cost memory
+            in proportion, not by the item).
         val_items: the validations during ``fit`` evaluate at most this many validation items,
             the same ones each time (drawn by ``split_seed``), so a large file does not make
             each one cost minutes; 0: all. ``validate``, ``test`` and the end of ``fit``
@@ -53,7 +55,7 @@ class NamesDataModule(L.LightningDataModule):
         batch_size: int = 32,
         batches_per_epoch: int = 10_000,
         fused_steps: int = 50,
-        eval_batch_size: int = 8192,
+        eval_tokens: int = 32_768,
         split_seed: int = 42,
         train_fraction: float = 0.8,
         val_fraction: float = 0.1,
@@ -71,8 +73,8 @@ class NamesDataModule(L.LightningDataModule):
         for name, value in (("batch_size", batch_size), ("batches_per_epoch", batches_per_epoch)):
             if value < 1:
                 raise MakemoreError(f"data.{name} must be at least 1, got {value}")
-        if eval_batch_size < 1:
-            raise MakemoreError(f"data.eval_batch_size must be at least 1, got {eval_batch_size}")
+        if eval_tokens < 1:
+            raise MakemoreError(f"data.eval_tokens must be at least 1, got {eval_tokens}")
         self.path = str(path or BUNDLED_DATASET)
         self.batch_size = batch_size
         self.batches_per_epoch = batches_per_epoch
@@ -81,7 +83,7 @@ class NamesDataModule(L.LightningDataModule):
                 f"data.fused_steps={fused_steps} must be >= 1 and divide data.batches_per_epoch={batches_per_epoch}"
             )
         self.fused_steps = fused_steps
-        self.eval_batch_size = eval_batch_size
+        self.eval_tokens = eval_tokens
         self.items = read_items(self.path)
         self.vocab = Vocabulary.from_items(self.items)
         self.chars = self.vocab.chars
@@ -150,12 +152,13 @@ class NamesDataModule(L.LightningDataModule):
         return _loader(dataset, sampler)
 
     def eval_dataloader(self, split: str) -> DataLoader:
-        """The whole split in order, in chunks of ``eval_batch_size``; with several ranks each
+        """The whole split in order, in chunks of ``eval_tokens`` tokens; with several ranks each
         evaluates its own contiguous share (no example twice) and the metric adds them up."""
         dataset = self.dataset(split)
         rank, world = self._rank_and_world()
         first, last = len(dataset) * rank // world, len(dataset) * (rank + 1) // world
-        chunks = [slice(i, min(i + self.eval_batch_size, last)) for i in range(first, last, self.eval_batch_size)]
+        size = self.eval_tokens if self.examples == "windows" else max(1, self.eval_tokens // self.block_size)
+        chunks = [slice(i, min(i + size, last)) for i in range(first, last, size)]
         return _loader(dataset, chunks)
 
     @property
