@@ -229,3 +229,15 @@ def test_fit_validates_a_fixed_subset_then_the_whole_split_at_its_end(words_file
         x, y = dm.tensors("val")
         whole = torch.nn.functional.cross_entropy(model(x), y).item()
     assert cli.trainer.callback_metrics["val_loss"].item() == pytest.approx(whole, abs=1e-5)  # the end: all of it
+
+
+def test_a_checkpoint_from_before_the_package_layout_still_evaluates(words_file, tmp_path):
+    run(tiny_fit_args(words_file, tmp_path / "ck", steps=20))
+    checkpoint = torch.load(tmp_path / "ck" / "v4-1" / "last.ckpt", weights_only=True)
+    for key in ("optimizer", "lr_scheduler"):  # the class paths such checkpoints hold
+        spec = checkpoint["hyper_parameters"][key]
+        spec["class_path"] = spec["class_path"].replace("makemore.training.optim.", "makemore.optim.")
+    torch.save(checkpoint, tmp_path / "old.ckpt")
+    args = ["validate", "--config", str(ROOT / "configs/v4.yaml"), "--data.path", str(words_file)]
+    validated = run([*args, "--trainer.logger", "false", "--ckpt_path", str(tmp_path / "old.ckpt")])
+    assert 0 < validated.trainer.callback_metrics["val_loss"].item() < 3
