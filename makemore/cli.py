@@ -91,6 +91,8 @@ class MakemoreCLI(LightningCLI):
         _match_examples_to_net(config)
         if self.subcommand == "fit":
             _check_steps(config)
+            self.clipping = _take_clipping(config.trainer)
+            _checkpointing_off(config)
         _follow_max_steps(config)
         root = _runs_root(config)
         name = config.run_name or _config_stem(config) or "run"
@@ -132,6 +134,7 @@ class MakemoreCLI(LightningCLI):
         if self.subcommand != "fit":
             return
         self.model.check_optimizer()  # a bad optimizer setting fails here, before any file is written
+        self.model.gradient_clip_val, self.model.gradient_clip_algorithm = self.clipping
         if self.trainer.fast_dev_run:  # Lightning writes no checkpoint or log: no run to keep
             print("fast_dev_run: a trial of the loops; nothing is written", file=sys.stderr)
             return
@@ -198,6 +201,33 @@ def _check_steps(config) -> None:
     steps = config.trainer.max_steps
     if steps is not None and (steps == 0 or steps < -1):
         raise MakemoreError(f"trainer.max_steps must be at least 1 (or -1: no limit), got {steps}")
+
+
+def _take_clipping(trainer) -> tuple[float | None, str]:
+    """Gradient clipping as Lightning's flags ask, done by ``CharLM`` at every optimizer step (the
+    Trainer itself refuses the flags under manual optimization); other flags it cannot honour
+    are refused here, in one line."""
+    if trainer.accumulate_grad_batches not in (None, 1):
+        raise MakemoreError(
+            f"--trainer.accumulate_grad_batches {trainer.accumulate_grad_batches} is not supported yet; for the "
+            "same mean gradient, multiply --data.batch_size by it instead"
+        )
+    if str(trainer.precision) in ("16", "16-mixed"):
+        raise MakemoreError("--trainer.precision 16-mixed is not supported yet (no loss scaling); use bf16-mixed")
+    clip, algorithm = trainer.gradient_clip_val, trainer.gradient_clip_algorithm or "norm"
+    if clip is not None and clip < 0:
+        raise MakemoreError(f"--trainer.gradient_clip_val must be >= 0, got {clip}")
+    trainer.gradient_clip_val = trainer.gradient_clip_algorithm = None
+    return (clip or None), algorithm
+
+
+def _checkpointing_off(config) -> None:
+    """``--trainer.enable_checkpointing false``: the run's checkpoint callback stays (Lightning
+    would refuse it alongside the flag) but writes nothing, not even ``last.ckpt``."""
+    if config.trainer.enable_checkpointing is False:
+        config.trainer.enable_checkpointing = None
+        config.checkpoint.save_top_k, config.checkpoint.save_last = 0, False
+        config.checkpoint.last_every_n_steps = 0
 
 
 def _follow_max_steps(config) -> None:

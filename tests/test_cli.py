@@ -241,3 +241,38 @@ def test_a_checkpoint_from_before_the_package_layout_still_evaluates(words_file,
     args = ["validate", "--config", str(ROOT / "configs/v4.yaml"), "--data.path", str(words_file)]
     validated = run([*args, "--trainer.logger", "false", "--ckpt_path", str(tmp_path / "old.ckpt")])
     assert 0 < validated.trainer.callback_metrics["val_loss"].item() < 3
+
+
+@pytest.mark.parametrize("algorithm", ["norm", "value"])
+def test_gradient_clipping_is_applied_at_every_optimizer_step(words_file, tmp_path, algorithm):
+    args = tiny_fit_args(words_file, tmp_path, steps=20)
+    start = {k: v.clone() for k, v in run(args[1:], subcommand=False).model.net.named_parameters()}  # seeded init
+
+    def moved(cli) -> float:
+        return max((p - start[k]).abs().max().item() for k, p in cli.model.net.named_parameters())
+
+    clip = ["--trainer.gradient_clip_val", "1e-9", "--trainer.gradient_clip_algorithm", algorithm]
+    assert moved(run([*args, *clip])) < 1e-6  # 20 SGD steps of lr 0.1 on gradients clipped to 1e-9
+    assert moved(run(tiny_fit_args(words_file, tmp_path / "free", steps=20))) > 1e-3
+
+
+def test_bf16_mixed_trains_a_batchnorm_net_as_float32_does(words_file, tmp_path):
+    args = tiny_fit_args(words_file, tmp_path, config="configs/v5.yaml", steps=40)
+    bf16 = run([*args, "--trainer.precision", "bf16-mixed"]).trainer.callback_metrics["val_loss"].item()
+    fp32 = run(tiny_fit_args(words_file, tmp_path / "fp32", config="configs/v5.yaml", steps=40))
+    assert bf16 == pytest.approx(fp32.trainer.callback_metrics["val_loss"].item(), abs=0.05)
+    assert bf16 < math.log(8)  # learnt: below uniform over 7 characters and the boundary
+
+
+def test_checkpointing_off_writes_no_checkpoint(words_file, tmp_path):
+    run([*tiny_fit_args(words_file, tmp_path, steps=20), "--trainer.enable_checkpointing", "false"])
+    assert (tmp_path / "v4-1").is_dir() and list((tmp_path / "v4-1").glob("*.ckpt")) == []
+
+
+@pytest.mark.parametrize(
+    "flag, problem",
+    [(["--trainer.accumulate_grad_batches", "2"], "batch_size"), (["--trainer.precision", "16-mixed"], "bf16-mixed")],
+)
+def test_flags_not_supported_yet_are_one_line(words_file, tmp_path, capsys, flag, problem):
+    assert problem in fails([*tiny_fit_args(words_file, tmp_path / "ck"), *flag], capsys)
+    assert not (tmp_path / "ck").exists()

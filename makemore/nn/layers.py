@@ -98,8 +98,9 @@ class BatchNorm1d(nn.Module):
         if mean.shape != self.running_mean.shape:  # the V3 bug: buffers become (T, C)
             self.running_mean = self.running_mean.expand_as(mean).clone()
             self.running_var = self.running_var.expand_as(var).clone()
-        self.running_mean.lerp_(mean, m)
-        self.running_var.lerp_(var, m)
+        # Under bf16/fp16 autocast the statistics come in half precision; the buffers keep theirs.
+        self.running_mean.lerp_(mean.to(self.running_mean.dtype), m)
+        self.running_var.lerp_(var.to(self.running_var.dtype), m)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # A V3 checkpoint holds (T, C) running buffers; take their shape before copying.

@@ -85,6 +85,9 @@ class CharLM(L.LightningModule):
         self.optimizer_factory = optimizer
         self.decay_vectors = decay_vectors
         self.scheduler_factory = lr_scheduler
+        # Set from --trainer.gradient_clip_val / _algorithm by the CLI: clipped every optimizer step.
+        self.gradient_clip_val: float | None = None
+        self.gradient_clip_algorithm = "norm"
         self.val_nll = MeanMetric()
         self.test_nll = MeanMetric()
         self._resumed_rng_states = None
@@ -156,6 +159,8 @@ class CharLM(L.LightningModule):
             else:
                 loss = self.net.loss(x, y)
                 loss.backward()  # not manual_backward: its hooks cost more than this backward pass
+            if self.gradient_clip_val:
+                self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)
             optimizer._on_before_step()  # Lightning's step counting, without its per-step hooks
             step()
             optimizer._on_after_step()
