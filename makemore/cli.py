@@ -14,6 +14,7 @@ from makemore.data.datamodule import NamesDataModule
 from makemore.errors import MakemoreError
 from makemore.inference.loading import read_checkpoint
 from makemore.models import resolve
+from makemore.training import flags
 from makemore.training.checkpoint import RunCheckpoint
 from makemore.training.module import CharLM
 from makemore.training.runs import (
@@ -90,10 +91,11 @@ class MakemoreCLI(LightningCLI):
         config.base = None  # applied already: the run's config.yaml is whole on its own
         _match_examples_to_net(config)
         if self.subcommand == "fit":
-            _check_steps(config)
-            self.clipping = _take_clipping(config.trainer)
-            _checkpointing_off(config)
-        _follow_max_steps(config)
+            flags.check_steps(config)
+            self.clipping = flags.take_clipping(config.trainer)
+            flags.checkpointing_off(config)
+            flags.take_validation_interval(config)
+        flags.follow_max_steps(config)
         root = _runs_root(config)
         name = config.run_name or _config_stem(config) or "run"
         if self.subcommand in ("validate", "test"):
@@ -116,11 +118,7 @@ class MakemoreCLI(LightningCLI):
             self.new_run_dir = run_dir if rank_zero_only.rank == 0 else None
         if config.checkpoint.dirpath is None:
             config.checkpoint.dirpath = str(run_dir)
-        logger = config.trainer.logger
-        if getattr(logger, "class_path", "").endswith("TensorBoardLogger"):
-            logger.init_args.save_dir = str(run_dir)
-            logger.init_args.name = ""
-            logger.init_args.version = ""
+        flags.log_into(config.trainer.logger, run_dir)
         config.trainer.default_root_dir = str(run_dir)
 
     def after_fit(self) -> None:
@@ -195,54 +193,6 @@ def _is_default_logger(logger) -> bool:
         getattr(logger, "class_path", "") == TRAINER_DEFAULTS["logger"]["class_path"]
         and str(logger.init_args.get("save_dir")) == "checkpoints"
     )
-
-
-def _check_steps(config) -> None:
-    steps = config.trainer.max_steps
-    if steps is not None and (steps == 0 or steps < -1):
-        raise MakemoreError(f"trainer.max_steps must be at least 1 (or -1: no limit), got {steps}")
-
-
-def _take_clipping(trainer) -> tuple[float | None, str]:
-    """Gradient clipping as Lightning's flags ask, done by ``CharLM`` at every optimizer step (the
-    Trainer itself refuses the flags under manual optimization); other flags it cannot honour
-    are refused here, in one line."""
-    if trainer.accumulate_grad_batches not in (None, 1):
-        raise MakemoreError(
-            f"--trainer.accumulate_grad_batches {trainer.accumulate_grad_batches} is not supported yet; for the "
-            "same mean gradient, multiply --data.batch_size by it instead"
-        )
-    if str(trainer.precision) in ("16", "16-mixed"):
-        raise MakemoreError("--trainer.precision 16-mixed is not supported yet (no loss scaling); use bf16-mixed")
-    clip, algorithm = trainer.gradient_clip_val, trainer.gradient_clip_algorithm or "norm"
-    if clip is not None and clip < 0:
-        raise MakemoreError(f"--trainer.gradient_clip_val must be >= 0, got {clip}")
-    trainer.gradient_clip_val = trainer.gradient_clip_algorithm = None
-    return (clip or None), algorithm
-
-
-def _checkpointing_off(config) -> None:
-    """``--trainer.enable_checkpointing false``: the run's checkpoint callback stays (Lightning
-    would refuse it alongside the flag) but writes nothing, not even ``last.ckpt``."""
-    if config.trainer.enable_checkpointing is False:
-        config.trainer.enable_checkpointing = None
-        config.checkpoint.save_top_k, config.checkpoint.save_last = 0, False
-        config.checkpoint.last_every_n_steps = 0
-
-
-def _follow_max_steps(config) -> None:
-    """A schedule whose horizon is left unset (``total_steps: null``) ends with the run."""
-    scheduler = config.model.get("lr_scheduler")
-    args = getattr(scheduler, "init_args", None)
-    if args is None or "total_steps" not in args or args.total_steps is not None:
-        return
-    steps = config.trainer.max_steps
-    if steps is None or steps < 0:
-        raise MakemoreError(
-            "the learning-rate schedule ends with the run, which has no --trainer.max_steps; set one, or "
-            "--model.lr_scheduler.init_args.total_steps"
-        )
-    args.total_steps = steps
 
 
 def _match_examples_to_net(config) -> None:

@@ -276,3 +276,15 @@ def test_checkpointing_off_writes_no_checkpoint(words_file, tmp_path):
 def test_flags_not_supported_yet_are_one_line(words_file, tmp_path, capsys, flag, problem):
     assert problem in fails([*tiny_fit_args(words_file, tmp_path / "ck"), *flag], capsys)
     assert not (tmp_path / "ck").exists()
+
+
+def test_val_check_interval_counts_optimizer_steps(words_file, tmp_path):
+    run([*tiny_fit_args(words_file, tmp_path, steps=30), "--trainer.val_check_interval", "10"])
+    assert [step for step, _ in curve(tmp_path / "v4-1", "val_loss")] == [10, 20, 30]
+
+
+def test_a_csv_logger_writes_into_the_run_directory(words_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    logger = ["--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir", "elsewhere"]
+    run([*tiny_fit_args(words_file, tmp_path / "ck", steps=20), *logger])
+    assert (tmp_path / "ck" / "v4-1" / "metrics.csv").is_file() and not (tmp_path / "elsewhere").exists()
