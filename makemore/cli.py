@@ -94,7 +94,7 @@ class MakemoreCLI(LightningCLI):
             flags.check_steps(config)
             self.clipping = flags.take_clipping(config.trainer)
             flags.checkpointing_off(config)
-            flags.take_validation_interval(config)
+            flags.take_epoch_length(config)
         flags.follow_max_steps(config)
         root = _runs_root(config)
         name = config.run_name or _config_stem(config) or "run"

@@ -288,3 +288,8 @@ def test_a_csv_logger_writes_into_the_run_directory(words_file, tmp_path, monkey
     logger = ["--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir", "elsewhere"]
     run([*tiny_fit_args(words_file, tmp_path / "ck", steps=20), *logger])
     assert (tmp_path / "ck" / "v4-1" / "metrics.csv").is_file() and not (tmp_path / "elsewhere").exists()
+
+
+def test_limit_train_batches_counts_optimizer_steps(words_file, tmp_path):
+    run([*tiny_fit_args(words_file, tmp_path, steps=24), "--trainer.limit_train_batches", "8"])
+    assert [step for step, _ in curve(tmp_path / "v4-1", "val_loss")] == [8, 16, 24]

@@ -25,19 +25,26 @@ def log_into(loggers, run_dir: Path) -> None:
                     args[key] = ""
 
 
-def take_validation_interval(config) -> None:
-    """``--trainer.val_check_interval N`` (steps) is ``data.batches_per_epoch``: validation runs at
-    the end of each epoch of that many optimizer steps."""
-    interval = config.trainer.val_check_interval
-    if interval is None or interval == 1.0 and isinstance(interval, float):
-        return
-    if isinstance(interval, float) or interval < 1:
-        raise MakemoreError(
-            f"--trainer.val_check_interval {interval}: give a number of optimizer steps (an integer >= 1)"
-        )
-    config.data.batches_per_epoch = interval
-    config.data.fused_steps = math.gcd(config.data.fused_steps, interval)  # blocks end where validations fall
-    config.trainer.val_check_interval = None
+def take_epoch_length(config) -> None:
+    """``--trainer.val_check_interval N`` and ``--trainer.limit_train_batches N`` count optimizer
+    steps here: both make ``data.batches_per_epoch`` N (a fraction: that share of it), and
+    validation runs at the end of each such epoch."""
+    steps = config.data.batches_per_epoch
+    for flag in ("val_check_interval", "limit_train_batches"):
+        value = config.trainer.get(flag)
+        if value is None or isinstance(value, float) and value == 1.0:
+            continue
+        if isinstance(value, float) and 0 < value < 1:
+            value = max(1, round(value * config.data.batches_per_epoch))
+        elif isinstance(value, float) and value.is_integer():  # the CLI reads "8" as 8.0
+            value = int(value)
+        if not isinstance(value, int) or value < 1:
+            raise MakemoreError(f"--trainer.{flag} {value}: give a number of optimizer steps (>= 1) or a fraction")
+        steps = min(steps, value)
+        config.trainer[flag] = None
+    if steps != config.data.batches_per_epoch:
+        config.data.fused_steps = math.gcd(config.data.fused_steps, steps)  # blocks end where epochs do
+        config.data.batches_per_epoch = steps
 
 
 def take_clipping(trainer) -> tuple[float | None, str]:
