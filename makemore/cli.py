@@ -17,6 +17,7 @@ from makemore.models import resolve
 from makemore.training import flags
 from makemore.training.checkpoint import RunCheckpoint
 from makemore.training.module import CharLM
+from makemore.training.progress import StepProgressBar
 from makemore.training.runs import (
     ForgetFailedStart,
     check_writable,
@@ -116,10 +117,20 @@ class MakemoreCLI(LightningCLI):
             run_dir = next_run_dir(root, name)
             # Other ranks (DDP) claim nothing: Lightning hands them rank 0's checkpoint folder.
             self.new_run_dir = run_dir if rank_zero_only.rank == 0 else None
-        if config.checkpoint.dirpath is None:
-            config.checkpoint.dirpath = str(run_dir)
+        # The run directory reaches the Trainer and the checkpoints when they are built, not
+        # through the config: the run's saved config.yaml must not send a later run into it.
+        self.run_dir = run_dir
         flags.log_into(config.trainer.logger, run_dir)
-        config.trainer.default_root_dir = str(run_dir)
+
+    def instantiate_trainer(self, **kwargs):
+        """The Trainer of the config, with a progress bar that counts optimizer steps in ``fit``
+        (Lightning's counts ``training_step`` calls, blocks of steps here)."""
+        trainer = self.config_init[self.subcommand]["trainer"] if self.subcommand else self.config_init["trainer"]
+        if self.subcommand == "fit":
+            kwargs.setdefault("default_root_dir", str(self.run_dir))
+        if self.subcommand == "fit" and trainer.get("enable_progress_bar") is not False:
+            kwargs["callbacks"] = [*(trainer.get("callbacks") or []), StepProgressBar(), *kwargs.get("callbacks", [])]
+        return super().instantiate_trainer(**kwargs)
 
     def after_fit(self) -> None:
         """LightningCLI's hook after ``fit``: a run that validated a subset of the validation
@@ -136,6 +147,8 @@ class MakemoreCLI(LightningCLI):
         if self.trainer.fast_dev_run:  # Lightning writes no checkpoint or log: no run to keep
             print("fast_dev_run: a trial of the loops; nothing is written", file=sys.stderr)
             return
+        if self.trainer.checkpoint_callback.dirpath is None:  # else: --checkpoint.dirpath as given
+            self.trainer.checkpoint_callback.dirpath = str(self.run_dir)
         # Claimed only now, so a run that fails to start leaves no empty directory behind.
         if self.new_run_dir is not None:
             claim_run_dir(self.new_run_dir)

@@ -293,3 +293,13 @@ def test_a_csv_logger_writes_into_the_run_directory(words_file, tmp_path, monkey
 def test_limit_train_batches_counts_optimizer_steps(words_file, tmp_path):
     run([*tiny_fit_args(words_file, tmp_path, steps=24), "--trainer.limit_train_batches", "8"])
     assert [step for step, _ in curve(tmp_path / "v4-1", "val_loss")] == [8, 16, 24]
+
+
+def test_a_runs_saved_config_starts_a_new_run_and_leaves_the_old_one_alone(words_file, tmp_path):
+    run(tiny_fit_args(words_file, tmp_path, steps=20))
+    old = tmp_path / "v4-1"
+    before = files(old)
+    saved = tmp_path / "saved.yaml"  # a copy, so the new run takes its name from it
+    saved.write_text((old / "config.yaml").read_text())
+    run(["fit", "--config", str(saved), "--trainer.max_steps", "10", "--checkpoint_root", str(tmp_path)])
+    assert files(old) == before and (tmp_path / "saved-1" / "last.ckpt").is_file()
