@@ -16,6 +16,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from makemore.errors import TrainingDiverged
 from makemore.training.atomic_io import AtomicCheckpointIO
+from makemore.training.lightning_private import last_saved_step, saves_at_epoch_end, skips_saving, write_last
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -48,11 +49,8 @@ class RunCheckpoint(ModelCheckpoint):
     def _write_last(self, trainer, between_validations: bool = False) -> None:
         if trainer.fast_dev_run:  # Lightning's promise: a dev run writes no checkpoint
             return
-        saved_step = self._last_global_step_saved
-        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        write_last(self, trainer, keep_step_unsaved=between_validations)
         self._interval = self._interval_of(trainer.global_step)
-        if between_validations:  # a validation at this very step must still save best and last
-            self._last_global_step_saved = saved_step
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._interval = self._interval_of(trainer.global_step)
@@ -78,7 +76,7 @@ class RunCheckpoint(ModelCheckpoint):
         terminated = trainer.received_sigterm
         stop = trainer.strategy.reduce_boolean_decision(self._interrupted or terminated, all=False)  # any rank
         due = self._interval_of(trainer.global_step) != self._interval
-        if (stop or due) and self.save_last and self._last_global_step_saved != trainer.global_step:
+        if (stop or due) and self.save_last and last_saved_step(self) != trainer.global_step:
             self._write_last(trainer, between_validations=True)
         if stop:
             written = f"wrote {self.last_model_path}" if self.last_model_path else "no checkpoint written"
@@ -100,15 +98,15 @@ class RunCheckpoint(ModelCheckpoint):
 
     def _refresh_last(self, trainer) -> None:
         # Skipped when this step was already saved (a new best also rewrote last.ckpt).
-        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+        if self.save_last and not skips_saving(self, trainer):
             self._write_last(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         super().on_train_epoch_end(trainer, pl_module)
-        if self._should_save_on_train_epoch_end(trainer):
+        if saves_at_epoch_end(self, trainer):
             self._refresh_last(trainer)
 
     def on_validation_end(self, trainer, pl_module) -> None:
         super().on_validation_end(trainer, pl_module)
-        if not self._should_save_on_train_epoch_end(trainer):
+        if not saves_at_epoch_end(self, trainer):
             self._refresh_last(trainer)

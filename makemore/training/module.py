@@ -29,7 +29,8 @@ from makemore.inference.generate import sample
 from makemore.models.base import CharModel, nll
 from makemore.training.averaging import AveragedNet
 from makemore.training.distributed import gathered, sum_gradients_and_normalise, summed, world_size
-from makemore.training.optim import SGD, bare_step
+from makemore.training.lightning_private import count_optimizer_step
+from makemore.training.optim import SGD
 
 DIVERGED_FACTOR = 100  # a loss above 100 * ln(vocab size) has diverged (uniform guessing: 1 * ln V)
 
@@ -136,12 +137,11 @@ class CharLM(L.LightningModule):
         steps = len(xs) if self.trainer.max_steps < 0 else min(len(xs), self.trainer.max_steps - start)
         if not self.net.trained_by_gradient:  # fitted in on_fit_start; the steps only count
             for _ in range(steps):
-                optimizer._on_before_step()
-                optimizer._on_after_step()
+                count_optimizer_step(optimizer)
             return
         widths = _widths(ys[:steps])
         params = [p for group in optimizer.param_groups for p in group["params"]]
-        step = bare_step(optimizer.optimizer)
+        step = optimizer.optimizer.step  # torch's own: Lightning's per-step hooks cost more than a step
         averaged = list(self.net.parameters()) if self.ema_net is not None else None  # the average's order
         distributed = world_size() > 1
         losses = []
@@ -161,9 +161,8 @@ class CharLM(L.LightningModule):
                 loss.backward()  # not manual_backward: its hooks cost more than this backward pass
             if self.gradient_clip_val:
                 self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)
-            optimizer._on_before_step()  # Lightning's step counting, without its per-step hooks
             step()
-            optimizer._on_after_step()
+            count_optimizer_step(optimizer)
             if scheduler is not None:
                 scheduler.step()
             if averaged is not None:

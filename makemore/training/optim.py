@@ -1,5 +1,4 @@
-"""A hand-written SGD, step-based learning-rate schedules (milestone decay, warm-up + cosine) and
-a cheaper way to call any optimizer's step."""
+"""A hand-written SGD and step-based learning-rate schedules (milestone decay, warm-up + cosine)."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ from collections.abc import Callable, Iterable
 
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
-from torch.optim import optimizer as torch_optim
 from torch.optim.lr_scheduler import LRScheduler
 
 
@@ -110,21 +108,3 @@ class WarmupCosine(LRScheduler):
 
     def get_lr(self) -> list[float]:
         return [base * self.factor(self.last_epoch) for base in self.base_lrs]
-
-
-def bare_step(optimizer: torch.optim.Optimizer) -> Callable[[], object]:
-    """``optimizer.step`` without the profiler scope torch wraps around every call (~9 us: 2 %
-    of an MLP step). Where step hooks are registered, the wrapped step, which runs them."""
-    unwrapped = getattr(type(optimizer).step, "__wrapped__", None)
-    hooks = (torch_optim._global_optimizer_pre_hooks, torch_optim._global_optimizer_post_hooks)
-    hooks += (optimizer._optimizer_step_pre_hooks, optimizer._optimizer_step_post_hooks)
-    if unwrapped is None or any(hooks):
-        return optimizer.step
-
-    def step():
-        # What a scheduler's patched step records: without it, each fit warns that the
-        # scheduler stepped before the optimizer.
-        optimizer._opt_called = True
-        return unwrapped(optimizer)
-
-    return step

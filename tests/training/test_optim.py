@@ -1,12 +1,10 @@
 """The hand-written SGD against torch.optim.SGD, and the step-based decay."""
 
-import warnings
-
 import pytest
 import torch
 from torch.testing import assert_close
 
-from makemore.training.optim import SGD, MilestoneDecay, bare_step
+from makemore.training.optim import SGD, MilestoneDecay
 
 
 def _train(optimizer_cls, steps=6, **kwargs):
@@ -80,39 +78,3 @@ def test_milestone_decay_resumes_from_state():
     sched2.last_epoch = 149_999
     sched2.step()
     assert opt2.param_groups[0]["lr"] == pytest.approx(0.01)
-
-
-@pytest.mark.parametrize("make", [lambda ps: SGD(ps, lr=0.1, momentum=0.9), lambda ps: torch.optim.AdamW(ps, lr=0.1)])
-def test_bare_step_updates_as_step_does_and_keeps_registered_hooks(make):
-    weights = [torch.randn(3, 4, requires_grad=True) for _ in range(2)]
-    updated = []
-    for _ in range(2):
-        params = [w.detach().clone().requires_grad_() for w in weights]
-        optimizer = make(params)
-        step = optimizer.step if updated else bare_step(optimizer)
-        for _ in range(3):
-            for p in params:
-                p.grad = p.detach() ** 2
-            step()
-        updated.append(params)
-    for bare, full in zip(*updated):
-        assert torch.equal(bare, full)
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
-        bare_step(optimizer)()
-    assert not any(event.name.startswith("Optimizer.step#") for event in profile.events())
-    calls = []
-    optimizer.register_step_post_hook(lambda *args: calls.append(1))
-    bare_step(optimizer)()
-    assert calls == [1]
-
-
-def test_bare_step_counts_as_a_step_for_lr_schedulers():
-    params = [torch.zeros(2, requires_grad=True)]
-    optimizer = torch.optim.AdamW(params, lr=0.1)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    step = bare_step(optimizer)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        params[0].grad = torch.ones(2)
-        step()
-        scheduler.step()
