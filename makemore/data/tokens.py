@@ -30,6 +30,7 @@ class TokenSplit:
 
     def __init__(self, tokens: torch.Tensor, offsets: torch.Tensor):
         self.tokens, self.offsets = tokens, offsets
+        self._positions = None
 
     @classmethod
     def encode(cls, items: list[str], vocab: Vocabulary) -> TokenSplit:
@@ -58,15 +59,22 @@ class TokenSplit:
     def num_windows(self) -> int:
         return len(self.tokens)
 
+    def positions(self) -> torch.Tensor:
+        """Each token's position within its item, computed once (two bytes a token for items of
+        up to 32,767 characters): a window's context then needs no search for its item."""
+        if self._positions is None:
+            item = torch.repeat_interleave(torch.arange(self.num_items), self.offsets.diff())
+            position = torch.arange(len(self.tokens)) - self.offsets[item]
+            small = not self.num_items or int(self.offsets.diff().max()) <= 2**15
+            self._positions = position.to(torch.int16 if small else torch.int32)
+        return self._positions
+
     def windows(self, ids: torch.Tensor, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Contexts ``(*ids.shape, block_size)`` and targets ``ids.shape`` of window examples."""
         flat = ids.reshape(-1)
-        item = torch.searchsorted(self.offsets, flat, right=True) - 1
-        position = flat - self.offsets[item]  # of the target within its item
         back = torch.arange(-block_size, 0)
-        source = flat[:, None] + back
-        inside = position[:, None] + back >= 0
-        context = torch.where(inside, self.tokens[source.clamp(min=0)].long(), BOUNDARY)
+        outside = self.positions()[flat].long()[:, None] + back < 0  # before the item's start
+        context = self.tokens[(flat[:, None] + back).clamp(min=0)].masked_fill(outside, BOUNDARY).long()
         return context.view(*ids.shape, block_size), self.tokens[flat].long().view(ids.shape)
 
     def sequences(self, ids: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
