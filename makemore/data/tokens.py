@@ -63,10 +63,13 @@ class TokenSplit:
         """Each token's position within its item, computed once (two bytes a token for items of
         up to 32,767 characters): a window's context then needs no search for its item."""
         if self._positions is None:
-            item = torch.repeat_interleave(torch.arange(self.num_items), self.offsets.diff())
-            position = torch.arange(len(self.tokens)) - self.offsets[item]
             small = not self.num_items or int(self.offsets.diff().max()) <= 2**15
-            self._positions = position.to(torch.int16 if small else torch.int32)
+            positions = torch.empty(len(self.tokens), dtype=torch.int16 if small else torch.int32)
+            for start in range(0, len(self.tokens), CHUNK):  # bounded memory on large files
+                token = torch.arange(start, min(start + CHUNK, len(self.tokens)))
+                item = torch.searchsorted(self.offsets, token, right=True) - 1
+                positions[start : start + CHUNK] = token - self.offsets[item]
+            self._positions = positions
         return self._positions
 
     def windows(self, ids: torch.Tensor, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
