@@ -60,10 +60,12 @@ CASES = {
 }
 
 
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}  # one thread: two run at once
+
+
 def makemore(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     return subprocess.run(
-        [sys.executable, "-m", "makemore", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "makemore", *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300
     )
 
 
@@ -132,9 +134,8 @@ def test_a_read_only_checkpoint_folder_is_one_line(workspace, tmp_path):
     (tmp_path / "ro").mkdir()
     command = " ".join([sys.executable, "-m", "makemore", "fit", "--config", V4, *TINY[:4], "--checkpoint_root", "ro"])
     script = f"mount -t tmpfs none ro && mount -o remount,ro ro && exec {command}"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     result = subprocess.run(
-        ["unshare", "-m", "sh", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+        ["unshare", "-m", "sh", "-c", script], cwd=tmp_path, env=ENV, capture_output=True, text=True
     )
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]

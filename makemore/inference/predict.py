@@ -22,10 +22,11 @@ from makemore.training.runs import best_checkpoint, check_writable
 
 def newest_best_checkpoint(root: str | Path) -> Path:
     """The best checkpoint (lowest val_loss in its name; else last.ckpt) of the newest run."""
-    runs = [p for p in Path(root).glob("*") if p.is_dir() and best_checkpoint(p) is not None]
+    found = {run: best_checkpoint(run) for run in Path(root).glob("*") if run.is_dir()}
+    runs = [run for run, best in found.items() if best is not None]
     if not runs:
         raise MakemoreError(f"no run with a checkpoint under {root}/; train one with fit or pass --ckpt_path PATH")
-    return best_checkpoint(max(runs, key=lambda p: max(f.stat().st_mtime for f in p.glob("*.ckpt"))))
+    return found[max(runs, key=lambda run: max(f.stat().st_mtime for f in run.glob("*.ckpt")))]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -55,12 +55,15 @@ def check_writable(folder: Path) -> None:
         raise MakemoreError(f"cannot write into {folder}: {err.strerror}; pass a writable folder") from None
 
 
+def last_of(run: Path) -> Path | None:
+    """The run's ``last.ckpt``, or None."""
+    return run / "last.ckpt" if (run / "last.ckpt").is_file() else None
+
+
 def best_checkpoint(run: Path) -> Path | None:
     """The run's checkpoint with the lowest val_loss in its name, else its ``last.ckpt``, else None."""
     best = [(float(m.group(1)), f) for f in run.glob("best-*.ckpt") if (m := BEST.fullmatch(f.name))]
-    if best:
-        return min(best)[1]
-    return run / "last.ckpt" if (run / "last.ckpt").is_file() else None
+    return min(best)[1] if best else last_of(run)
 
 
 def evaluation_checkpoint(root: str | Path, name: str, last: bool = False) -> Path:
@@ -69,7 +72,7 @@ def evaluation_checkpoint(root: str | Path, name: str, last: bool = False) -> Pa
     the shipped ``pretrained-<name>``."""
     runs = [path for _, path in reversed(_numbered(Path(root), name))] + [Path(root) / f"pretrained-{name}"]
     for run in runs:
-        found = (run / "last.ckpt" if (run / "last.ckpt").is_file() else None) if last else best_checkpoint(run)
+        found = last_of(run) if last else best_checkpoint(run)
         if found is not None:
             return found
     which = "last.ckpt" if last else "checkpoint"
@@ -82,8 +85,8 @@ def evaluation_checkpoint(root: str | Path, name: str, last: bool = False) -> Pa
 def last_checkpoint(root: str | Path, name: str) -> Path:
     """``last.ckpt`` of the newest run called ``name`` that has one."""
     for _, path in reversed(_numbered(Path(root), name)):
-        if (path / "last.ckpt").is_file():
-            return path / "last.ckpt"
+        if last_of(path) is not None:
+            return last_of(path)
     raise MakemoreError(
         f"no run named {name!r} with a last.ckpt under {root}/ to resume; "
         "pass --ckpt_path PATH or the --run_name of an earlier run"
