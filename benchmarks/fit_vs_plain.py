@@ -8,7 +8,8 @@ the same batch size, optimizer and schedule. The plain loop is what one writes w
 Lightning: sample a batch with ``torch.randint``, forward, set every ``p.grad = None``,
 backward, update, record ``loss.log10().item()``. For the lecture's SGD configs (V1-V5, mlp) the
 update is the lecture's own ``p.data += -lr * p.grad``; otherwise ``optimizer.step()`` and
-``scheduler.step()``. For sequence nets both loops skip the padding no item in the batch reaches.
+``scheduler.step()``. For sequence nets both loops pack each batch's items into rows (``--model.pack``, on by
+default) or skip the padding no item in the batch reaches.
 ``fit`` runs with its defaults (TensorBoard logging, checkpoints, progress bar). Only training
 steps are timed (start-up and validation are not). The two alternate in fresh processes,
 ``--rounds`` times each, the order swapped every round; the table gives the median steps per
@@ -39,8 +40,8 @@ def plain(config: str, data: str | None, steps: int) -> dict:
     import torch
 
     from makemore.cli import run
-    from makemore.models import nll
-    from makemore.training.module import _widths
+    from makemore.data.packing import pack
+    from makemore.training.module import step_batches
     from makemore.training.optim import SGD, MilestoneDecay
 
     cli = run(["--config", config, *(["--data.path", data] if data else [])], subcommand=False)
@@ -57,10 +58,9 @@ def plain(config: str, data: str | None, steps: int) -> dict:
     for i in range(steps):
         ix = torch.randint(0, xtr.shape[0], (dm.batch_size,))
         x, y = xtr[ix], ytr[ix]
-        if y.ndim == 2:
-            width = _widths(y[None])[0]
-            x, y = x[:, :width], y[:, :width]
-        loss = nll(net(x), y)
+        batch = (x[None], y[None])
+        x, y, positions = step_batches(pack(*batch, net.pack_rows) if cli.model.packs_batches else batch)[0]
+        loss = net.loss(x, y, "mean", positions)
         for p in parameters:
             p.grad = None
         loss.backward()

@@ -9,6 +9,10 @@ with a default that fits most of them:
 - ``examples``: the data it reads, ``windows`` or ``sequences``; ``reads(init_args)`` answers
   before anything is built (a wrapper reads what its nets read);
 - ``loss``: its training loss on a batch (an ensemble's is the mean of its members');
+- ``pack_rows``: for a sequence model that also reads packed rows, several items to a row, as
+  ``forward(idx, positions=...)`` (``makemore.data.packing``), how wide a row is, in the
+  batch's longest items; None: it reads padded batches only. ``pack_by_default``: whether it
+  trains faster packed (measured, ``docs/performance.md``), so ``fit`` packs unless told not to;
 - ``fit_data``: the training split's examples, a dataset whose ``[:]`` gives ``(inputs,
   targets)``, once before training starts (the bigram counts them; ``NewItems`` learns which
   items are known). It is gathered only by a family that asks, so large data costs nothing;
@@ -47,6 +51,8 @@ class CharModel(nn.Module):
 
     examples: ClassVar[Literal["windows", "sequences"]] = "windows"
     trained_by_gradient: ClassVar[bool] = True
+    pack_rows: float | None = None
+    pack_by_default: bool = False
     block_size: int
 
     def __init_subclass__(cls, **kwargs):
@@ -58,8 +64,11 @@ class CharModel(nn.Module):
         """The examples this family reads, given its config's ``init_args``."""
         return cls.examples
 
-    def loss(self, idx: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-        return nll(self(idx), targets, reduction)
+    def loss(
+        self, idx: torch.Tensor, targets: torch.Tensor, reduction: str = "mean", positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """With ``positions``, ``idx`` holds packed rows (only if ``pack_rows``)."""
+        return nll(self(idx) if positions is None else self(idx, positions=positions), targets, reduction)
 
     def fit_data(self, train: Dataset) -> None:
         """The training split's examples (``train[:]``: all of them), before training starts;

@@ -32,6 +32,10 @@ class Recurrent(CharModel):
     """
 
     examples = "sequences"
+    # A row is read one position after another: a row as wide as the longest item adds no
+    # steps. Packed, fewer rows but a restart at every step: no faster at these sizes.
+    pack_rows = 1.0
+    pack_by_default = False
 
     def __init__(
         self,
@@ -66,16 +70,21 @@ class Recurrent(CharModel):
             states.append((h, torch.zeros_like(h)) if isinstance(cell, LSTMCell) else h)
         return states
 
-    def forward(self, idx: torch.Tensor, states: list | None = None) -> torch.Tensor:
-        """With ``states`` (a list, updated in place), ``idx`` continues from those states."""
+    def forward(self, idx: torch.Tensor, states: list | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """With ``states`` (a list, updated in place), ``idx`` continues from those states. With
+        ``positions`` (each token's position in its item), rows hold several items each: the
+        state restarts wherever an item starts."""
         x = self.drop(self.token_drop(self.wte(idx)))
         current = states if states is not None else self.initial_state(idx.shape[0])
+        restarts = (positions == 0).unsqueeze(-1).unbind(1) if positions is not None else None
         for layer, cell in enumerate(self.cells):
-            inputs = cell.input_proj(x)  # every time step's input projection in one matmul
+            inputs = cell.project(x).unbind(1)  # every step's input term in one matmul
             weight = self.weight_drop(cell.hidden_proj.weight) if self.weight_drop.p else None
-            state, outputs = current[layer], []
-            for t in range(idx.shape[1]):
-                state = cell.recur(inputs[:, t], state, weight)
+            state, outputs, start = current[layer], [], self.start[layer]
+            for t, step_input in enumerate(inputs):
+                if restarts is not None and t > 0:
+                    state = _restart(state, restarts[t], start)
+                state = cell.recur(step_input, state, weight)
                 outputs.append(state[0] if isinstance(state, tuple) else state)
             current[layer] = state
             x = self.drop(torch.stack(outputs, dim=1))
@@ -86,3 +95,10 @@ class Recurrent(CharModel):
 
     def decode_step(self, tokens: torch.Tensor, states: list) -> torch.Tensor:
         return self(tokens, states)[:, -1]
+
+
+def _restart(state, where: torch.Tensor, start: torch.Tensor):
+    """The state with rows ``where`` back at their start (an LSTM's cell state at zero)."""
+    if isinstance(state, tuple):
+        return torch.where(where, start, state[0]), torch.where(where, 0.0, state[1])
+    return torch.where(where, start, state)

@@ -51,8 +51,18 @@ class Ensemble(CharModel):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self._mixture(torch.stack([member(idx) for member in self.members]))
 
-    def loss(self, idx: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-        return sum(member.loss(idx, targets, reduction) for member in self.members) / len(self.members)
+    @property
+    def pack_rows(self) -> float | None:
+        rows = [member.pack_rows for member in self.members]
+        return None if None in rows else min(rows)
+
+    @property
+    def pack_by_default(self) -> bool:
+        return all(member.pack_by_default for member in self.members)
+
+    def loss(self, idx, targets, reduction="mean", positions=None) -> torch.Tensor:
+        losses = [member.loss(idx, targets, reduction, positions) for member in self.members]
+        return sum(losses) / len(self.members)
 
     def _mixture(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.logsumexp(logits.log_softmax(dim=-1), dim=0) - math.log(len(self.members))

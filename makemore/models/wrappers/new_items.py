@@ -100,8 +100,16 @@ class NewItems(CharModel):
             )
         return "sequences"
 
-    def loss(self, idx: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-        return self.net.loss(idx, targets, reduction)  # training is the net's own
+    @property
+    def pack_rows(self) -> float | None:
+        return self.net.pack_rows
+
+    @property
+    def pack_by_default(self) -> bool:
+        return self.net.pack_by_default
+
+    def loss(self, idx, targets, reduction="mean", positions=None) -> torch.Tensor:
+        return self.net.loss(idx, targets, reduction, positions)  # training is the net's own
 
     @torch.no_grad()
     def fit_data(self, train: Dataset) -> None:
