@@ -44,7 +44,9 @@ def one_thread() -> dict:
 def start_reference(args, family: str, workdir: Path) -> subprocess.Popen:
     cmd = [sys.executable, str(Path(args.reference).resolve()), "-i", str(Path(args.data).resolve()), "-n", "0"]
     cmd += ["--type", family, "--max-steps", str(args.steps), "--batch-size", str(BATCH), "-o", str(workdir)]
-    return subprocess.Popen(cmd, cwd=workdir, env=one_thread(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        cmd, cwd=workdir, env=one_thread(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def start_ours(args, family: str) -> subprocess.Popen:

@@ -70,7 +70,9 @@ class Recurrent(CharModel):
             states.append((h, torch.zeros_like(h)) if isinstance(cell, LSTMCell) else h)
         return states
 
-    def forward(self, idx: torch.Tensor, states: list | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, idx: torch.Tensor, states: list | None = None, positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """With ``states`` (a list, updated in place), ``idx`` continues from those states. With
         ``positions`` (each token's position in its item), rows hold several items each: the
         state restarts wherever an item starts."""
