@@ -94,6 +94,7 @@ class MakemoreCLI(LightningCLI):
         if self.subcommand == "fit":
             flags.check_steps(config)
             self.clipping = flags.take_clipping(config.trainer)
+            self.accumulate = flags.take_accumulation(config.trainer)
             flags.checkpointing_off(config)
             flags.take_epoch_length(config)
         flags.follow_max_steps(config)
@@ -144,11 +145,13 @@ class MakemoreCLI(LightningCLI):
             return
         self.model.check_optimizer()  # a bad optimizer setting fails here, before any file is written
         self.model.gradient_clip_val, self.model.gradient_clip_algorithm = self.clipping
+        self.model.accumulate = self.datamodule.accumulate = self.accumulate
         if self.trainer.fast_dev_run:  # Lightning writes no checkpoint or log: no run to keep
             print("fast_dev_run: a trial of the loops; nothing is written", file=sys.stderr)
             return
-        if self.trainer.checkpoint_callback.dirpath is None:  # else: --checkpoint.dirpath as given
-            self.trainer.checkpoint_callback.dirpath = str(self.run_dir)
+        for callback in self.trainer.checkpoint_callbacks:  # the run's own and any the user adds
+            if callback.dirpath is None:  # else: its --...dirpath as given
+                callback.dirpath = str(self.run_dir)
         # Claimed only now, so a run that fails to start leaves no empty directory behind.
         if self.new_run_dir is not None:
             claim_run_dir(self.new_run_dir)

@@ -271,11 +271,26 @@ def test_checkpointing_off_writes_no_checkpoint(words_file, tmp_path):
 
 @pytest.mark.parametrize(
     "flag, problem",
-    [(["--trainer.accumulate_grad_batches", "2"], "batch_size"), (["--trainer.precision", "16-mixed"], "bf16-mixed")],
+    [(["--trainer.accumulate_grad_batches", "0"], "whole number >= 1"), (["--trainer.precision", "16-mixed"], "bf16")],
 )
-def test_flags_not_supported_yet_are_one_line(words_file, tmp_path, capsys, flag, problem):
+def test_flags_that_cannot_apply_are_one_line(words_file, tmp_path, capsys, flag, problem):
     assert problem in fails([*tiny_fit_args(words_file, tmp_path / "ck"), *flag], capsys)
     assert not (tmp_path / "ck").exists()
+
+
+def test_accumulating_two_batches_is_one_step_on_both(words_file, tmp_path):
+    small = ["--model.net.init_args.n_layer", "1", "--model.net.init_args.n_embd", "16"]
+    same = [*small, "--model.net.init_args.dropout", "0", "--model.ema_decay", "null"]  # no random masks
+
+    def fit(name: str, batch: str, *extra: str):
+        args = tiny_fit_args(words_file, tmp_path / name, config="configs/transformer.yaml", steps=10)
+        return run([*args, *same, "--data.batch_size", batch, *extra])
+
+    two = fit("two", "4", "--trainer.accumulate_grad_batches", "2")
+    one = fit("one", "8")
+    assert two.trainer.global_step == one.trainer.global_step == 10  # optimizer steps
+    for (name, a), b in zip(two.model.net.named_parameters(), one.model.net.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)
 
 
 def test_val_check_interval_counts_optimizer_steps(words_file, tmp_path):
@@ -303,3 +318,42 @@ def test_a_runs_saved_config_starts_a_new_run_and_leaves_the_old_one_alone(words
     saved.write_text((old / "config.yaml").read_text())
     run(["fit", "--config", str(saved), "--trainer.max_steps", "10", "--checkpoint_root", str(tmp_path)])
     assert files(old) == before and (tmp_path / "saved-1" / "last.ckpt").is_file()
+
+
+def test_16_mixed_scales_the_loss_with_the_precision_plugins_scaler(words_file, tmp_path):
+    # Lightning gives 16-mixed a GradScaler on a GPU only; here one is handed to it on the CPU.
+    import lightning as L
+    from lightning.pytorch.plugins.precision import MixedPrecision
+
+    cli = run(tiny_fit_args(words_file, tmp_path, config="configs/v5.yaml")[1:], subcommand=False)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**40)  # overflows at first: steps skipped, scale lowered
+    plugin = MixedPrecision("16-mixed", "cpu", scaler=scaler)
+    quiet = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
+    trainer = L.Trainer(max_steps=30, plugins=[plugin], **quiet)
+    trainer.fit(cli.model, datamodule=cli.datamodule)
+    assert trainer.global_step == 30 and scaler.get_scale() < 2.0**40
+    assert trainer.callback_metrics["val_loss"].item() < math.log(8)  # it learnt
+
+
+def test_lightnings_callbacks_do_their_job_in_a_run(words_file, tmp_path):
+    callbacks = [
+        *("--trainer.callbacks+=EarlyStopping", "--trainer.callbacks.monitor", "val_loss"),
+        *("--trainer.callbacks.patience", "1", "--trainer.callbacks.min_delta", "100"),  # no validation is better
+        *("--trainer.callbacks+=LearningRateMonitor", "--trainer.callbacks+=DeviceStatsMonitor"),
+        *("--trainer.callbacks+=ModelCheckpoint", "--trainer.callbacks.filename", "extra-{step}"),
+    ]
+    # The monitors log every log_every_n_steps training_step calls: one optimizer step each with fused_steps 1
+    per_step = ["--data.fused_steps", "1", "--trainer.log_every_n_steps", "5"]
+    args = tiny_fit_args(words_file, tmp_path, steps=60)
+    cli = run([*args, "--data.batches_per_epoch", "10", *per_step, *callbacks])
+    assert cli.trainer.global_step == 20  # stopped by EarlyStopping at its second validation
+    run_dir = tmp_path / "v4-1"
+    assert (run_dir / "last.ckpt").is_file() and (run_dir / "extra-step=20.ckpt").is_file()
+    assert [step for step, _ in curve(run_dir, "lr-SGD")] == [4, 9, 14, 19]
+    assert any("cpu_percent" in tag for tag in _tags(run_dir))
+
+
+def _tags(run_dir) -> list[str]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    return EventAccumulator(str(run_dir)).Reload().Tags()["scalars"]

@@ -124,6 +124,7 @@ class NamesDataModule(L.LightningDataModule):
                 f"({examples}); lower --data.batch_size"
             )
         self._tokens: dict[str, TokenSplit] = {}
+        self.accumulate = 1  # batches per optimizer step (--trainer.accumulate_grad_batches, set by the CLI)
         self.sampling_seed = torch.initial_seed()  # the run's seed (LightningCLI seeds before this)
 
     def dataset(self, split: str) -> Examples:
@@ -146,8 +147,8 @@ class NamesDataModule(L.LightningDataModule):
         dataset = self.dataset("train")
         rank, world = self._rank_and_world()
         sampler = StepBatchSampler(
-            len(dataset), self.batch_size, self.batches_per_epoch, self.sampling_seed, self.fused_steps,
-            self._current_step, rank, world,
+            len(dataset), self.batch_size * self.accumulate, self.batches_per_epoch, self.sampling_seed,
+            self.fused_steps, self._current_step, rank, world,
         )  # fmt: skip
         return _loader(dataset, sampler)
 

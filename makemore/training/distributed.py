@@ -53,7 +53,8 @@ def sum_gradients_and_normalise(params: list[torch.nn.Parameter], count: torch.T
     loss over the global batch, exactly what one process with the whole batch computes."""
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads] + [count.reshape(1).to(grads[0].dtype)])
-    dist.all_reduce(flat)
+    if world_size() > 1:  # one process: its own sums (batches accumulated), divided the same way
+        dist.all_reduce(flat)
     flat /= flat[-1].clone()
     offset = 0
     for p in params:

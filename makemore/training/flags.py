@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import torch
+
 from makemore.errors import MakemoreError
 
 
@@ -47,17 +49,27 @@ def take_epoch_length(config) -> None:
         config.data.batches_per_epoch = steps
 
 
+def take_accumulation(trainer) -> int:
+    """``--trainer.accumulate_grad_batches N``: every optimizer step adds up the gradients of ``N``
+    batches of ``data.batch_size`` (``CharLM``; the Trainer refuses the flag under manual
+    optimization). Steps, schedules and ``max_steps`` count optimizer steps, as in Lightning."""
+    batches = trainer.accumulate_grad_batches
+    if batches is None:
+        return 1
+    if not isinstance(batches, int) or batches < 1:
+        raise MakemoreError(f"--trainer.accumulate_grad_batches must be a whole number >= 1, got {batches}")
+    trainer.accumulate_grad_batches = 1  # the Trainer's own default: it accumulates nothing itself
+    return batches
+
+
 def take_clipping(trainer) -> tuple[float | None, str]:
     """Gradient clipping as Lightning's flags ask, done by ``CharLM`` at every optimizer step (the
     Trainer itself refuses the flags under manual optimization); other flags it cannot honour
     are refused here, in one line."""
-    if trainer.accumulate_grad_batches not in (None, 1):
-        raise MakemoreError(
-            f"--trainer.accumulate_grad_batches {trainer.accumulate_grad_batches} is not supported yet; for the "
-            "same mean gradient, multiply --data.batch_size by it instead"
-        )
-    if str(trainer.precision) in ("16", "16-mixed"):
-        raise MakemoreError("--trainer.precision 16-mixed is not supported yet (no loss scaling); use bf16-mixed")
+    on_gpu = trainer.accelerator in ("gpu", "cuda") or trainer.accelerator == "auto" and torch.cuda.is_available()
+    if str(trainer.precision) in ("16", "16-mixed") and not on_gpu:
+        # Lightning scales the loss of 16-mixed on a GPU only; unscaled fp16 gradients underflow
+        raise MakemoreError("--trainer.precision 16-mixed needs a GPU (loss scaling); on a CPU use bf16-mixed")
     clip, algorithm = trainer.gradient_clip_val, trainer.gradient_clip_algorithm or "norm"
     if clip is not None and clip < 0:
         raise MakemoreError(f"--trainer.gradient_clip_val must be >= 0, got {clip}")

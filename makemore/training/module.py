@@ -19,6 +19,7 @@ from collections.abc import Callable
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.plugins.precision import MixedPrecision
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 from torchmetrics import MeanMetric
@@ -29,6 +30,7 @@ from makemore.errors import MakemoreError, TrainingDiverged
 from makemore.inference.generate import sample
 from makemore.models.base import CharModel, nll
 from makemore.training.averaging import AveragedNet
+from makemore.training.checkpoint import RunCheckpoint
 from makemore.training.distributed import gathered, sum_gradients_and_normalise, summed, world_size
 from makemore.training.lightning_private import count_optimizer_step
 from makemore.training.optim import SGD
@@ -52,6 +54,10 @@ def step_batches(batch) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor |
         return list(batch)
     xs, ys = batch
     return [(x[:, :w], y[:, :w], None) if w else (x, y, None) for x, y, w in zip(xs, ys, _widths(ys))]
+
+
+def _chunks(positions: torch.Tensor | None, parts: int) -> list:
+    return [None] * parts if positions is None else list(positions.chunk(parts))
 
 
 class CharLM(L.LightningModule):
@@ -101,6 +107,7 @@ class CharLM(L.LightningModule):
         self.optimizer_factory = optimizer
         self.decay_vectors = decay_vectors
         self.pack = pack
+        self.accumulate = 1  # batches per optimizer step, from --trainer.accumulate_grad_batches (the CLI)
         self.scheduler_factory = lr_scheduler
         # Set from --trainer.gradient_clip_val / _algorithm by the CLI: clipped every optimizer step.
         self.gradient_clip_val: float | None = None
@@ -108,6 +115,7 @@ class CharLM(L.LightningModule):
         self.val_nll = MeanMetric()
         self.test_nll = MeanMetric()
         self._resumed_rng_states = None
+        self._scaler = None
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.net(idx)
@@ -143,6 +151,9 @@ class CharLM(L.LightningModule):
             # A copy: torch.set_rng_state crashes on a row of a larger tensor (torch 2.13).
             torch.set_rng_state(states[self.global_rank].cpu().clone())
 
+        precision = self.trainer.precision_plugin
+        self._scaler = precision.scaler if isinstance(precision, MixedPrecision) else None  # 16-mixed on a GPU
+
     def on_train_end(self) -> None:
         gc.unfreeze()
 
@@ -176,18 +187,22 @@ class CharLM(L.LightningModule):
         for x, y, positions in batches[:steps]:
             for p in params:  # what zero_grad(set_to_none=True) does, without its profiler scope
                 p.grad = None
-            if distributed:  # the mean over the global batch: sums and counts from every rank
-                count = (y != -1).sum()
-                loss_sum = self.net.loss(x, y, "sum", positions)
-                loss_sum.backward()
+            if distributed or self.accumulate > 1:  # the mean over the global batch: sums and counts
+                loss_sum, count = self._summed_backward(x, y, positions)
                 sum_gradients_and_normalise(params, count)
-                loss = loss_sum.detach() / count
+                loss = loss_sum / count
             else:
                 loss = self.net.loss(x, y, "mean", positions)
-                loss.backward()  # not manual_backward: its hooks cost more than this backward pass
+                self._backward(loss)
+            if self._scaler is not None:
+                self._scaler.unscale_(optimizer.optimizer)  # true gradients for clipping and the step
             if self.gradient_clip_val:
                 self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)
-            step()
+            if self._scaler is not None:  # skips a step whose gradients overflowed; adapts the scale
+                self._scaler.step(optimizer.optimizer)
+                self._scaler.update()
+            else:
+                step()
             count_optimizer_step(optimizer)
             if scheduler is not None:
                 scheduler.step()
@@ -207,6 +222,23 @@ class CharLM(L.LightningModule):
             for logger in self.loggers:
                 logger.log_metrics(metrics, step=self.global_step)
 
+    def _backward(self, loss: torch.Tensor) -> None:
+        # Not manual_backward: its hooks cost more than this backward pass. The loss scaling it
+        # would apply under 16-mixed is the precision plugin's public GradScaler, used here.
+        (self._scaler.scale(loss) if self._scaler is not None else loss).backward()
+
+    def _summed_backward(self, x, y, positions) -> tuple[torch.Tensor, torch.Tensor]:
+        """Backward of the summed loss, in ``accumulate`` parts of the step's batch (rows of a
+        packed one) one after another, so only a part's activations are held at a time; the
+        summed loss and the number of targets."""
+        parts = zip(x.chunk(self.accumulate), y.chunk(self.accumulate), _chunks(positions, self.accumulate))
+        loss_sum = count = 0
+        for x_part, y_part, positions_part in parts:
+            part = self.net.loss(x_part, y_part, "sum", positions_part)
+            self._backward(part)
+            loss_sum, count = loss_sum + part.detach(), count + (y_part != -1).sum()
+        return loss_sum, count
+
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         # A run whose last step falls inside an epoch validates there too (Lightning validates at
         # the end of an epoch, or when asked to stop): no run ends without a validation.
@@ -225,7 +257,8 @@ class CharLM(L.LightningModule):
         if self.trainer.strategy.reduce_boolean_decision(bool(ok.all()), all=True):
             return
         bad = int((~ok).int().argmax())  # the first bad step here (0 if only another rank's was)
-        last = self.trainer.checkpoint_callback.last_model_path if self.trainer.checkpoint_callback else ""
+        ours = [c for c in self.trainer.checkpoint_callbacks if isinstance(c, RunCheckpoint)]
+        last = ours[0].last_model_path if ours else ""
         kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
         raise TrainingDiverged(
             f"training diverged: the loss is {losses[bad].item()} at step {start + bad}; {kept}; "
