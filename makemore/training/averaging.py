@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from makemore.errors import MakemoreError
+from makemore.training.private import foreach_lerp_
 
 
 class AveragedNet(nn.Module):
@@ -49,7 +50,7 @@ class AveragedNet(nn.Module):
         """One step toward ``params`` (the trained net's parameters, in ``net.parameters()`` order)."""
         n = self.updates
         decay = min(self.decay, (1 + n) / (10 + n))
-        torch._foreach_lerp_(self._params, params, 1 - decay)
+        foreach_lerp_(self._params, params, 1 - decay)
         self.updates += 1
 
     @torch.no_grad()

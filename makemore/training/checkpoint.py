@@ -16,7 +16,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from makemore.errors import TrainingDiverged
 from makemore.training.atomic_io import AtomicCheckpointIO
-from makemore.training.lightning_private import last_saved_step, saves_at_epoch_end, skips_saving, write_last
+from makemore.training.private import last_saved_step, saves_at_epoch_end, skips_saving, write_last
 
 
 class RunCheckpoint(ModelCheckpoint):

@@ -32,8 +32,8 @@ from makemore.models.base import CharModel, nll
 from makemore.training.averaging import AveragedNet
 from makemore.training.checkpoint import RunCheckpoint
 from makemore.training.distributed import gathered, sum_gradients_and_normalise, summed, world_size
-from makemore.training.lightning_private import count_optimizer_step
 from makemore.training.optim import SGD
+from makemore.training.private import count_optimizer_step
 
 DIVERGED_FACTOR = 100  # a loss above 100 * ln(vocab size) has diverged (uniform guessing: 1 * ln V)
 

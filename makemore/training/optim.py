@@ -10,6 +10,8 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim.lr_scheduler import LRScheduler
 
+from makemore.training.private import foreach_add, foreach_add_
+
 
 class SGD(torch.optim.Optimizer):
     """Stochastic gradient descent with optional momentum and L2 weight decay.
@@ -38,10 +40,10 @@ class SGD(torch.optim.Optimizer):
                 continue
             grads = [p.grad for p in params]
             if group["weight_decay"]:
-                grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+                grads = foreach_add(grads, params, alpha=group["weight_decay"])
             if group["momentum"]:
                 grads = self._momentum(params, grads, group["momentum"])
-            torch._foreach_add_(params, grads, alpha=-group["lr"])
+            foreach_add_(params, grads, alpha=-group["lr"])
         return loss
 
     def _momentum(self, params: list, grads: list, momentum: float) -> list:

@@ -1,18 +1,24 @@
-"""The private Lightning members ``fit`` relies on, fenced in this one module.
+"""The private Lightning and torch members ``fit`` relies on, fenced in this one module.
 
 ``CharLM`` trains a block of optimizer steps per ``training_step`` call (manual optimization).
-Two things have no public API there:
+Two things have no public Lightning API there:
 - advancing Lightning's optimizer-step counter (``global_step``) without the per-step hooks of
   ``LightningOptimizer.step``, which cost more than a step of these nets;
 - rewriting ``last.ckpt`` between validations (``RunCheckpoint``), which ``ModelCheckpoint``
   only does when it also saves a new best checkpoint.
 
-Written for lightning 2.5.5 to 2.6 (``pyproject.toml`` bounds it);
-``tests/training/test_lightning_private.py`` fails loudly if any of these members changes.
+And torch's ``_foreach`` operations, which update a list of tensors in one call (one kernel
+launch per list on a GPU, where a Python loop launches one per tensor): the lecture's SGD and
+the weight average use them. torch's own optimizers are built on them, but their names are
+private.
+
+Written for lightning 2.5.5 to 2.6 and torch 2 from 2.4 (``pyproject.toml`` bounds both);
+``tests/training/test_private.py`` fails loudly if any of these members changes.
 """
 
 from __future__ import annotations
 
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.core.optimizer import LightningOptimizer
 
@@ -26,6 +32,24 @@ MEMBERS = {
         "_should_save_on_train_epoch_end",
     ),
 }
+
+
+TORCH_MEMBERS = ("_foreach_add", "_foreach_add_", "_foreach_lerp_")
+
+
+def foreach_add(tensors: list, others: list, alpha: float = 1.0) -> list:
+    """``[t + alpha * o for t, o in zip(tensors, others)]``."""
+    return torch._foreach_add(tensors, others, alpha=alpha)
+
+
+def foreach_add_(tensors: list, others: list, alpha: float = 1.0) -> None:
+    """``t += alpha * o`` for each pair, in place."""
+    torch._foreach_add_(tensors, others, alpha=alpha)
+
+
+def foreach_lerp_(tensors: list, ends: list, weight: float) -> None:
+    """``t += weight * (e - t)`` for each pair, in place."""
+    torch._foreach_lerp_(tensors, ends, weight)
 
 
 def count_optimizer_step(optimizer: LightningOptimizer) -> None:
