@@ -40,8 +40,7 @@ def plain(config: str, data: str | None, steps: int) -> dict:
     import torch
 
     from makemore.cli import run
-    from makemore.data.packing import pack
-    from makemore.training.module import step_batches
+    from makemore.data.packing import pack, step_batches
     from makemore.training.optim import SGD, MilestoneDecay
 
     cli = run(["--config", config, *(["--data.path", data] if data else [])], subcommand=False)

@@ -10,6 +10,9 @@ only the order in which the loss adds them up changes.
 
 Padding left at the end of a row has position 0 everywhere: each padding token is an item of
 its own, with no target.
+
+``step_batches`` gives each optimizer step's ``(inputs, targets, positions)`` of a training batch,
+packed or not.
 """
 
 from __future__ import annotations
@@ -86,3 +89,28 @@ def pack(inputs: torch.Tensor, targets: torch.Tensor, row_width: float = 1.0) ->
     packed_positions[destination] = t.repeat(K * B)[inside]
     shape = (total_rows, width)
     return PackedSteps(packed_inputs.view(shape), packed_targets.view(shape), packed_positions.view(shape), bounds)
+
+
+def reached_widths(ys: torch.Tensor) -> list:
+    """For sequence batches ``(K, B, T)``: each batch's last position with a target, plus one,
+    so padding that no item in the batch reaches costs nothing. Window batches: no trimming."""
+    if ys.ndim < 3:
+        return [None] * len(ys)
+    has_target = (ys != -1).any(dim=1)  # (K, T)
+    return (has_target.shape[1] - has_target.flip(1).int().argmax(dim=1)).tolist()
+
+
+def step_batches(batch, trim: bool = True) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    """``(inputs, targets, positions)`` of each optimizer step of a training batch: packed rows
+    with their positions, or the stacked batches, with no padding past their longest item if
+    ``trim``."""
+    if isinstance(batch, PackedSteps):
+        return list(batch)
+    xs, ys = batch
+    ends = reached_widths(ys) if trim else [None] * len(ys)
+    return [(x[:, :w], y[:, :w], None) if w else (x, y, None) for x, y, w in zip(xs, ys, ends)]
+
+
+def chunks(positions: torch.Tensor | None, parts: int) -> list:
+    """``positions`` in ``parts`` chunks of rows, as ``tensor.chunk`` cuts inputs and targets."""
+    return [None] * parts if positions is None else list(positions.chunk(parts))

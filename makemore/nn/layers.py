@@ -81,7 +81,7 @@ class BatchNorm1d(nn.Module):
         """Mean, biased variance and count over ``dims``. Under DDP (several ranks) they are
         the statistics of the global batch, every rank's rows together, as
         ``torch.nn.SyncBatchNorm`` computes them; gradients flow back through the reduction."""
-        n = math.prod(x.shape[d] for d in dims)
+        n = math.prod([x.shape[d] for d in dims])  # a list: a generator breaks torch.compile's graph
         if world_size() == 1:
             var, mean = torch.var_mean(x, dim=dims, correction=0)
             return mean, var, n

@@ -24,40 +24,19 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 from torchmetrics import MeanMetric
 
-from makemore.data.packing import PackedSteps, pack
+from makemore.data.packing import chunks, pack, step_batches
 from makemore.data.vocab import Vocabulary
 from makemore.errors import MakemoreError, TrainingDiverged
 from makemore.inference.generate import sample
 from makemore.models.base import CharModel, nll
 from makemore.training.averaging import AveragedNet
 from makemore.training.checkpoint import RunCheckpoint
+from makemore.training.compiling import MODES, compiled_loss
 from makemore.training.distributed import gathered, sum_gradients_and_normalise, summed, world_size
 from makemore.training.optim import SGD
 from makemore.training.private import count_optimizer_step
 
 DIVERGED_FACTOR = 100  # a loss above 100 * ln(vocab size) has diverged (uniform guessing: 1 * ln V)
-
-
-def _widths(ys: torch.Tensor) -> list:
-    """For sequence batches ``(K, B, T)``: each batch's last position with a target, plus one,
-    so padding that no item in the batch reaches costs nothing. Window batches: no trimming."""
-    if ys.ndim < 3:
-        return [None] * len(ys)
-    has_target = (ys != -1).any(dim=1)  # (K, T)
-    return (has_target.shape[1] - has_target.flip(1).int().argmax(dim=1)).tolist()
-
-
-def step_batches(batch) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
-    """``(inputs, targets, positions)`` of each optimizer step of a training batch: packed rows
-    with their positions, or the stacked batches with no padding past their longest item."""
-    if isinstance(batch, PackedSteps):
-        return list(batch)
-    xs, ys = batch
-    return [(x[:, :w], y[:, :w], None) if w else (x, y, None) for x, y, w in zip(xs, ys, _widths(ys))]
-
-
-def _chunks(positions: torch.Tensor | None, parts: int) -> list:
-    return [None] * parts if positions is None else list(positions.chunk(parts))
 
 
 class CharLM(L.LightningModule):
@@ -78,6 +57,8 @@ class CharLM(L.LightningModule):
             items to a row, so no step pays for padding (``makemore.data.packing``): the same
             loss on the same batches, summed in another order. None: where the family
             measured faster packed (``CharModel.pack_by_default``: the Transformer and BoW).
+        compile: train with the loss compiled by ``torch.compile`` (``makemore.training.compiling``).
+        compile_mode: its mode; None: ``reduce-overhead`` (CUDA graphs) on a GPU, ``default`` elsewhere.
     """
 
     def __init__(
@@ -91,6 +72,8 @@ class CharLM(L.LightningModule):
         ema_decay: float | None = None,
         decay_vectors: bool = True,
         pack: bool | None = None,
+        compile: bool = False,
+        compile_mode: str | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -107,6 +90,10 @@ class CharLM(L.LightningModule):
         self.optimizer_factory = optimizer
         self.decay_vectors = decay_vectors
         self.pack = pack
+        self.compile, self.compile_mode = compile, compile_mode
+        if compile_mode is not None and compile_mode not in MODES:
+            raise MakemoreError(f"--model.compile_mode {compile_mode!r} is not one of: {', '.join(MODES)}")
+        self._train_loss = None  # the net's loss, compiled when asked (on_fit_start)
         self.accumulate = 1  # batches per optimizer step, from --trainer.accumulate_grad_batches (the CLI)
         self.scheduler_factory = lr_scheduler
         # Set from --trainer.gradient_clip_val / _algorithm by the CLI: clipped every optimizer step.
@@ -134,6 +121,7 @@ class CharLM(L.LightningModule):
         train = self.trainer.datamodule.dataset("train")
         for net in {id(net): net for net in (self.net, self.eval_net)}.values():
             net.fit_data(train)
+        self._train_loss = compiled_loss(self.net, self.compile_mode, self.device) if self.compile else self.net.loss
 
     def on_train_start(self) -> None:
         # Lightning's and the CLI's objects live for the whole run, yet each full garbage
@@ -160,7 +148,7 @@ class CharLM(L.LightningModule):
     def on_before_batch_transfer(self, batch, dataloader_idx: int):
         # Packed here, on the host, before the batch moves to an accelerator: planning the rows
         # reads every item's length.
-        if self.trainer.training and self.packs_batches:
+        if self.trainer.training and self.packs_batches and not self.compile:  # compiled: fixed shapes
             return pack(*batch, self.net.pack_rows)
         return batch
 
@@ -171,7 +159,7 @@ class CharLM(L.LightningModule):
         return self.net.pack_by_default if self.pack is None else self.pack
 
     def training_step(self, batch, batch_idx: int) -> None:
-        batches = step_batches(batch)  # K batches, one optimizer step each
+        batches = step_batches(batch, trim=not self.compile)  # K batches, one optimizer step each
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         start = self.global_step
         steps = len(batches) if self.trainer.max_steps < 0 else min(len(batches), self.trainer.max_steps - start)
@@ -192,7 +180,7 @@ class CharLM(L.LightningModule):
                 sum_gradients_and_normalise(params, count)
                 loss = loss_sum / count
             else:
-                loss = self.net.loss(x, y, "mean", positions)
+                loss = self._train_loss(x, y, "mean", positions)
                 self._backward(loss)
             if self._scaler is not None:
                 self._scaler.unscale_(optimizer.optimizer)  # true gradients for clipping and the step
@@ -231,10 +219,10 @@ class CharLM(L.LightningModule):
         """Backward of the summed loss, in ``accumulate`` parts of the step's batch (rows of a
         packed one) one after another, so only a part's activations are held at a time; the
         summed loss and the number of targets."""
-        parts = zip(x.chunk(self.accumulate), y.chunk(self.accumulate), _chunks(positions, self.accumulate))
+        parts = zip(x.chunk(self.accumulate), y.chunk(self.accumulate), chunks(positions, self.accumulate))
         loss_sum = count = 0
         for x_part, y_part, positions_part in parts:
-            part = self.net.loss(x_part, y_part, "sum", positions_part)
+            part = self._train_loss(x_part, y_part, "sum", positions_part)
             self._backward(part)
             loss_sum, count = loss_sum + part.detach(), count + (y_part != -1).sum()
         return loss_sum, count

@@ -134,14 +134,14 @@ def test_bigram_reads_only_the_last_token():
 
 
 def test_trimming_unreached_padding_leaves_the_loss_unchanged():
-    from makemore.training.module import _widths
+    from makemore.data.packing import reached_widths
 
     net = FAMILIES["transformer"]().eval()
     x = torch.randint(0, V, (2, 4, BLOCK))
     y = torch.full((2, 4, BLOCK), -1)
     y[0, :, :3] = 1
     y[1, 2, :5] = 2
-    widths = _widths(y)
+    widths = reached_widths(y)
     assert widths == [3, 5]
     for xb, yb, w in zip(x, y, widths):
         assert_close(nll(net(xb[:, :w]), yb[:, :w]), nll(net(xb), yb))

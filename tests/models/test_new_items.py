@@ -134,6 +134,24 @@ def test_a_cast_module_recomputes_its_caches():
         assert_close(net.float()(x), before)
 
 
+@pytest.mark.parametrize("optimizer", ["fused", "foreach"])
+def test_an_optimizer_step_renews_the_cached_masses(optimizer):
+    # A fused optimizer writes the weights without bumping their version counters: the cache
+    # must notice new weights all the same.
+    net = fitted(0.5, 0.25)
+    x = inputs(targets(VAL))
+    with torch.no_grad():
+        net(x)  # masses cached for these weights
+    params = list(net.net.parameters())
+    for p in params:
+        p.grad = torch.randn_like(p)
+    torch.optim.AdamW(params, lr=0.1, **{optimizer: True}).step()
+    fresh = NewItems(V, T, NET, 0.5, 0.25, repeat_order=2)
+    fresh.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        assert_close(net(x), fresh.eval()(x))
+
+
 @pytest.mark.parametrize(
     "spec, problem",
     [

@@ -187,9 +187,12 @@ class NewItems(CharModel):
         return self._trie[0]
 
     def _masses_now(self) -> tuple[float, torch.Tensor]:
-        # Optimizer steps, the weight average and loads all update weights in place, and each
-        # in-place update bumps the tensor's version counter; the shares' settings count too.
-        fingerprint = (self.power, self.repeat_weight, *((p.data_ptr(), p._version) for p in self.net.parameters()))
+        # Recomputed when the weights change: optimizer steps, the weight average and loads all
+        # write them in place (and a fused optimizer leaves no trace on the tensors), so the
+        # key is their values' sum, with the shares' settings.
+        with torch.no_grad():
+            weights = float(sum(p.double().sum() for p in self.net.parameters()))
+        fingerprint = (self.power, self.repeat_weight, weights)
         if self._masses is None or self._masses[0] != fingerprint:
             self._masses = (fingerprint, *self._weighted_masses())
         return self._masses[1], self._masses[2]
