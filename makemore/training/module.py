@@ -168,7 +168,8 @@ class CharLM(L.LightningModule):
                 count_optimizer_step(optimizer)
             return
         params = [p for group in optimizer.param_groups for p in group["params"]]
-        step = optimizer.optimizer.step  # torch's own: Lightning's per-step hooks cost more than a step
+        # torch's own step: Lightning's per-step hooks cost more than a step; ours without torch's wrapper
+        step = optimizer.optimizer.update if isinstance(optimizer.optimizer, SGD) else optimizer.optimizer.step
         averaged = list(self.net.parameters()) if self.ema_net is not None else None  # the average's order
         distributed = world_size() > 1
         losses = []

@@ -28,12 +28,18 @@ class SGD(torch.optim.Optimizer):
             raise ValueError(f"SGD needs lr, momentum and weight_decay >= 0, got {lr}, {momentum}, {weight_decay}")
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
 
-    @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
         loss = None
         if closure is not None:  # Lightning runs forward and backward inside the closure
             with torch.enable_grad():
                 loss = closure()
+        self.update()
+        return loss
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """The step itself. ``step`` is this behind torch's per-call wrapper (step hooks and a
+        profiler scope): ``CharLM`` calls this directly, the wrapper costing some 4 % of an MLP step."""
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
@@ -44,7 +50,6 @@ class SGD(torch.optim.Optimizer):
             if group["momentum"]:
                 grads = self._momentum(params, grads, group["momentum"])
             foreach_add_(params, grads, alpha=-group["lr"])
-        return loss
 
     def _momentum(self, params: list, grads: list, momentum: float) -> list:
         velocities = []
