@@ -35,14 +35,14 @@ def test_the_training_loss_is_one_graph_for_every_batch(words_file, tmp_path, co
 
 
 def test_a_compiled_run_trains_as_the_eager_one_and_saves_plain_keys(words_file, tmp_path):
-    small = ["--model.net.init_args.n_layer", "1", "--model.net.init_args.n_embd", "16"]
-    eager = run([*tiny_fit_args(words_file, tmp_path / "e", config="configs/transformer.yaml", steps=10), *small])
-    args = tiny_fit_args(words_file, tmp_path / "c", config="configs/transformer.yaml", steps=10)
-    compiled = run([*args, *small, "--model.compile", "true"])
+    eager = run(tiny_fit_args(words_file, tmp_path / "e", config="configs/mlp.yaml", steps=10))
+    compiled = run(
+        [*tiny_fit_args(words_file, tmp_path / "c", config="configs/mlp.yaml", steps=10), "--model.compile", "true"]
+    )
     metric = lambda cli: cli.trainer.callback_metrics["val_loss"].item()  # noqa: E731
     assert metric(compiled) == pytest.approx(metric(eager), abs=1e-4)
-    keys = torch.load(tmp_path / "c" / "transformer-1" / "last.ckpt", weights_only=True)["state_dict"]
-    assert "net.head.weight" in keys and not any("_orig_mod" in key for key in keys)
+    keys = torch.load(tmp_path / "c" / "mlp-1" / "last.ckpt", weights_only=True)["state_dict"]
+    assert "net.out.weight" in keys and not any("_orig_mod" in key for key in keys)
 
 
 def test_an_unknown_compile_mode_is_one_line(words_file, tmp_path, capsys):
