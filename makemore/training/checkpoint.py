@@ -14,9 +14,25 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 
-from makemore.errors import TrainingDiverged
+from makemore.errors import MakemoreError, TrainingDiverged
 from makemore.training.atomic_io import AtomicCheckpointIO
 from makemore.training.private import last_saved_step, saves_at_epoch_end, skips_saving, write_last
+
+
+def check_matches_data(hparams: dict, chars: str, block_size: int) -> None:
+    """A checkpoint's vocabulary and block size are the data's, or one line says what to pass."""
+    saved = hparams.get("chars", chars)
+    if saved != chars:
+        raise MakemoreError(
+            f"the checkpoint's vocabulary {saved!r} differs from the data's {chars!r}; "
+            "pass the --data.path the checkpoint was trained on"
+        )
+    saved = hparams.get("block_size", block_size)
+    if saved != block_size:
+        raise MakemoreError(
+            f"the checkpoint was built for block_size={saved} but the data gives {block_size}; "
+            f"pass --data.block_size {saved} (and the data it was trained on)"
+        )
 
 
 class RunCheckpoint(ModelCheckpoint):

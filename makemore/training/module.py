@@ -30,10 +30,10 @@ from makemore.errors import MakemoreError, TrainingDiverged
 from makemore.inference.generate import sample
 from makemore.models.base import CharModel, nll
 from makemore.training.averaging import AveragedNet
-from makemore.training.checkpoint import RunCheckpoint
+from makemore.training.checkpoint import RunCheckpoint, check_matches_data
 from makemore.training.compiling import MODES, compiled_loss
 from makemore.training.distributed import gathered, sum_gradients_and_normalise, summed, world_size
-from makemore.training.optim import SGD
+from makemore.training.optim import SGD, parameter_groups
 from makemore.training.private import count_optimizer_step
 
 DIVERGED_FACTOR = 100  # a loss above 100 * ln(vocab size) has diverged (uniform guessing: 1 * ln V)
@@ -279,35 +279,13 @@ class CharLM(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._resumed_rng_states = checkpoint.get("rng_states")
-        hparams = checkpoint.get("hyper_parameters", {})
-        saved = hparams.get("chars", self.vocab.chars)
-        if saved != self.vocab.chars:
-            raise MakemoreError(
-                f"the checkpoint's vocabulary {saved!r} differs from the data's {self.vocab.chars!r}; "
-                "pass the --data.path the checkpoint was trained on"
-            )
-        saved = hparams.get("block_size", self.block_size)
-        if saved != self.block_size:
-            raise MakemoreError(
-                f"the checkpoint was built for block_size={saved} but the data gives {self.block_size}; "
-                f"pass --data.block_size {saved} (and the data it was trained on)"
-            )
-
-    def _parameter_groups(self):
-        if self.decay_vectors:
-            return self.net.parameters()
-        # decay pulls a LayerNorm gain towards 0, not towards its neutral 1; biases need no limit
-        params = list(self.net.parameters())
-        return [
-            {"params": [p for p in params if p.ndim >= 2]},
-            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-        ]
+        check_matches_data(checkpoint.get("hyper_parameters", {}), self.vocab.chars, self.block_size)
 
     def configure_optimizers(self):
         if not self.net.trained_by_gradient:
             return None  # Lightning then runs without an optimizer
         try:
-            optimizer = self.optimizer_factory(self._parameter_groups())
+            optimizer = self.optimizer_factory(parameter_groups(self.net, self.decay_vectors))
             scheduler = self.scheduler_factory(optimizer) if self.scheduler_factory is not None else None
         except ValueError as err:  # torch's optimizers and ours check their settings so
             raise MakemoreError(f"{err}; fix --model.optimizer or --model.lr_scheduler") from None

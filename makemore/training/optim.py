@@ -13,6 +13,19 @@ from torch.optim.lr_scheduler import LRScheduler
 from makemore.training.private import foreach_add, foreach_add_
 
 
+def parameter_groups(net: torch.nn.Module, decay_vectors: bool = True):
+    """``net``'s parameters for an optimizer; ``decay_vectors=False`` puts those with fewer than two
+    dimensions in a group without weight decay: decay pulls a LayerNorm gain towards 0, not
+    towards its neutral 1, and biases need no limit."""
+    if decay_vectors:
+        return net.parameters()
+    params = list(net.parameters())
+    return [
+        {"params": [p for p in params if p.ndim >= 2]},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+
+
 class SGD(torch.optim.Optimizer):
     """Stochastic gradient descent with optional momentum and L2 weight decay.
 
