@@ -357,3 +357,11 @@ def _tags(run_dir) -> list[str]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     return EventAccumulator(str(run_dir)).Reload().Tags()["scalars"]
+
+
+@pytest.mark.parametrize("precision, dtype", [("bf16-true", torch.bfloat16), ("64-true", torch.float64)])
+def test_true_precisions_train_in_their_dtype(words_file, tmp_path, precision, dtype):
+    args = tiny_fit_args(words_file, tmp_path, config="configs/v5.yaml", steps=40)
+    cli = run([*args, "--trainer.precision", precision])
+    assert {p.dtype for p in cli.model.net.parameters()} == {dtype}
+    assert cli.trainer.callback_metrics["val_loss"].item() < math.log(8)  # learnt
