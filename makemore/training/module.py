@@ -90,7 +90,7 @@ class CharLM(L.LightningModule):
         self.optimizer_factory = optimizer
         self.decay_vectors = decay_vectors
         self.pack = pack
-        self.compile, self.compile_mode = compile, compile_mode
+        self.compiled, self.compile_mode = compile, compile_mode  # not self.compile: nn.Module.compile is a method
         if compile_mode is not None and compile_mode not in MODES:
             raise MakemoreError(f"--model.compile_mode {compile_mode!r} is not one of: {', '.join(MODES)}")
         self._train_loss = None  # the net's loss, compiled when asked (on_fit_start)
@@ -121,7 +121,7 @@ class CharLM(L.LightningModule):
         train = self.trainer.datamodule.dataset("train")
         for net in {id(net): net for net in (self.net, self.eval_net)}.values():
             net.fit_data(train)
-        self._train_loss = compiled_loss(self.net, self.compile_mode, self.device) if self.compile else self.net.loss
+        self._train_loss = compiled_loss(self.net, self.compile_mode, self.device) if self.compiled else self.net.loss
 
     def on_train_start(self) -> None:
         # Lightning's and the CLI's objects live for the whole run, yet each full garbage
@@ -148,7 +148,7 @@ class CharLM(L.LightningModule):
     def on_before_batch_transfer(self, batch, dataloader_idx: int):
         # Packed here, on the host, before the batch moves to an accelerator: planning the rows
         # reads every item's length.
-        if self.trainer.training and self.packs_batches and not self.compile:  # compiled: fixed shapes
+        if self.trainer.training and self.packs_batches and not self.compiled:  # compiled: fixed shapes
             return pack(*batch, self.net.pack_rows)
         return batch
 
@@ -159,7 +159,7 @@ class CharLM(L.LightningModule):
         return self.net.pack_by_default if self.pack is None else self.pack
 
     def training_step(self, batch, batch_idx: int) -> None:
-        batches = step_batches(batch, trim=not self.compile)  # K batches, one optimizer step each
+        batches = step_batches(batch, trim=not self.compiled)  # K batches, one optimizer step each
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         start = self.global_step
         steps = len(batches) if self.trainer.max_steps < 0 else min(len(batches), self.trainer.max_steps - start)
