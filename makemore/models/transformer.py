@@ -94,16 +94,15 @@ class Transformer(CharModel):
         T = idx.shape[1]
         if positions is None and start + T > self.block_size:  # packed rows may be wider: items are not
             raise MakemoreError(f"a sequence of {start + T} tokens is longer than block_size={self.block_size}")
-        bias = None  # with a cache, each layer masks what its cache holds
-        if positions is None:
+        packed = positions is not None
+        if not packed:
             positions = torch.arange(start, start + T, device=idx.device)
-            if caches is None:
-                bias = as_bias(causal_mask(T, idx.device))[None, None]
-        else:
-            bias = as_bias(packed_mask(positions))
         x = self.drop(self.token_drop(self.wte(idx)) + self.wpe(positions))
-        if bias is not None:
-            bias = bias.to(x.dtype)
+        bias = None  # with a cache, each layer masks what its cache holds
+        if packed:
+            bias = as_bias(packed_mask(positions), x.dtype)
+        elif caches is None:
+            bias = as_bias(causal_mask(T, idx.device), x.dtype)[None, None]
         for i, block in enumerate(self.blocks):
             x = block(x, caches[i] if caches is not None else None, bias)
         return self.head(self.ln_f(x))

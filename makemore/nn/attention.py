@@ -1,8 +1,8 @@
 """Causal multi-head self-attention (Vaswani et al. 2017), written out.
 
-``forward(x, cache, blocked)``: with a cache (a dict the caller keeps per layer) the keys and
-values of earlier calls are kept and reused, so decoding one new position costs one row of
-attention instead of recomputing the whole prefix. ``blocked`` replaces the causal mask, e.g. by
+``forward(x, cache, bias)``: with a cache (a dict the caller keeps per layer) the keys and values
+of earlier calls are kept and reused, so decoding one new position costs one row of attention
+instead of recomputing the whole prefix. ``bias`` replaces the causal mask, e.g. ``as_bias`` of
 ``packed_mask`` for rows that hold several items (``makemore.data.packing``).
 """
 
@@ -14,9 +14,11 @@ from torch import nn
 from makemore.nn.layers import Dropout, Linear
 
 
-def causal_mask(T: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """``(T, T)``, True where query ``i`` may not see key ``j``: every ``j > i``."""
-    return torch.ones(T, T, dtype=torch.bool, device=device).triu(diagonal=1)
+def causal_mask(T: int, device: torch.device | str = "cpu", keys: int | None = None) -> torch.Tensor:
+    """``(T, keys)``, True where query ``i`` may not see key ``j``. The queries are the last ``T``
+    of the ``keys`` positions (default ``T``: the same ones), so each sees itself and before."""
+    keys = T if keys is None else keys
+    return torch.ones(T, keys, dtype=torch.bool, device=device).triu(diagonal=keys - T + 1)
 
 
 def packed_mask(positions: torch.Tensor) -> torch.Tensor:
@@ -58,10 +60,8 @@ class CausalSelfAttention(nn.Module):
                 v = torch.cat([cache["v"], v], dim=2)
             cache["k"], cache["v"] = k, v
         S = k.shape[2]  # keys: the cache's and this call's
-        if bias is None:
-            past = S - T  # positions before this call's first query
-            blocked = torch.ones(T, S, dtype=torch.bool, device=x.device).triu(diagonal=past + 1)
-            bias = as_bias(blocked, x.dtype)[None, None]
+        if bias is None:  # causal over the cache's positions and this call's
+            bias = as_bias(causal_mask(T, x.device, keys=S), x.dtype)[None, None]
         bias = bias.expand(B, H, T, S).reshape(B * H, T, S) if bias.shape[0] > 1 else bias.view(1, T, S)
         # bias + q k^T / sqrt(D), one call (D = 16: the scale is a power of two, exact)
         scores = torch.baddbmm(bias, q.reshape(B * H, T, D), k.reshape(B * H, S, D).transpose(1, 2), alpha=D**-0.5)

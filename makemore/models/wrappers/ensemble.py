@@ -60,7 +60,9 @@ class Ensemble(CharModel):
     def pack_by_default(self) -> bool:
         return all(member.pack_by_default for member in self.members)
 
-    def loss(self, idx, targets, reduction="mean", positions=None) -> torch.Tensor:
+    def loss(
+        self, idx: torch.Tensor, targets: torch.Tensor, reduction: str = "mean", positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
         losses = [member.loss(idx, targets, reduction, positions) for member in self.members]
         return sum(losses) / len(self.members)
 

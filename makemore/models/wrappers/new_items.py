@@ -108,7 +108,9 @@ class NewItems(CharModel):
     def pack_by_default(self) -> bool:
         return self.net.pack_by_default
 
-    def loss(self, idx, targets, reduction="mean", positions=None) -> torch.Tensor:
+    def loss(
+        self, idx: torch.Tensor, targets: torch.Tensor, reduction: str = "mean", positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return self.net.loss(idx, targets, reduction, positions)  # training is the net's own
 
     @torch.no_grad()
