@@ -264,6 +264,16 @@ def test_bf16_mixed_trains_a_batchnorm_net_as_float32_does(words_file, tmp_path)
     assert bf16 < math.log(8)  # learnt: below uniform over 7 characters and the boundary
 
 
+def test_bf16_mixed_steps_in_a_block_use_the_weights_of_their_own_step(words_file, tmp_path):
+    # Lightning's autocast spans a training_step call, a block of steps: were its cache of
+    # low-precision weight copies on, the block's later steps would use the first step's weights.
+    args = [*tiny_fit_args(words_file, tmp_path, config="configs/v5.yaml", steps=10), "--trainer.precision", "bf16-mixed"]
+    blocks = run([*args, "--data.fused_steps", "5"]).model.net
+    single = run([*args, "--data.fused_steps", "1"]).model.net
+    for (name, a), b in zip(blocks.named_parameters(), single.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
 def test_checkpointing_off_writes_no_checkpoint(words_file, tmp_path):
     run([*tiny_fit_args(words_file, tmp_path, steps=20), "--trainer.enable_checkpointing", "false"])
     assert (tmp_path / "v4-1").is_dir() and list((tmp_path / "v4-1").glob("*.ckpt")) == []
