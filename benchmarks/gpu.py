@@ -2,12 +2,14 @@
 
     python benchmarks/gpu.py --data path/to/names.txt --json benchmarks/results/gpu.json
 
-For each config, at batch 32 (fp32) and at a large batch (``--large-batch``, bf16-mixed), four
+For each config, at batch 32 (fp32) and at a large batch (``--large-batch``, bf16-mixed), five
 runs in fresh processes, each timed over ``--steps`` optimizer steps after ``--warmup`` untimed
 ones (compilation, CUDA-graph recording), with the GPU synchronised at both ends:
 
 - ``fit``: ``python -m makemore fit --config ... --trainer.accelerator gpu`` as a user runs it;
-- ``fit --model.compile true``: the same with the loss compiled (CUDA graphs by default);
+- ``fit compiled``: ``--model.compile true``: the loss compiled, and each whole optimizer step
+  captured as one CUDA graph (``--model.cuda_graph``, on by default when compiled on a GPU);
+- ``fit graphed``: ``--model.cuda_graph true``: the eager step captured whole, not compiled;
 - ``plain``: a loop with no Lightning: the whole training split on the GPU, batches drawn there
   with ``torch.randint``, forward, ``p.grad = None``, backward, the config's optimizer;
 - ``plain compiled``: that loop with ``torch.compile(net.loss, mode="reduce-overhead")``.
@@ -32,7 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 CONFIGS = ["v5", "mlp", "rnn", "lstm", "gru", "bow", "transformer"]
-KINDS = ["fit", "fit compiled", "plain", "plain compiled"]
+KINDS = ["fit", "fit compiled", "fit graphed", "plain", "plain compiled"]
+FIT_FLAGS = {"fit": "", "fit compiled": " --model.compile true", "fit graphed": " --model.cuda_graph true"}
 
 
 def plain(config: str, args: argparse.Namespace, batch: int, precision: str, compiled: bool) -> dict:
@@ -97,7 +100,7 @@ def measure(kind: str, config: str, args, batch: int, precision: str) -> dict:
         accelerator = "gpu" if args.device == "cuda" else "cpu"
         extra = f"--trainer.accelerator {accelerator} --trainer.precision {precision} --data.batch_size {batch}"
         extra += f" --data.fused_steps 50 --trainer.callbacks.warmup_steps {args.warmup}"
-        extra += " --model.compile true" if kind == "fit compiled" else ""
+        extra += FIT_FLAGS[kind]
         cmd = [sys.executable, str(HERE / "fit_vs_plain.py"), config, "--child", "fit", "--data", args.data]
         cmd += ["--steps", str(args.warmup + args.steps), "--fit-args", extra]  # multiples of fused_steps
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
@@ -115,7 +118,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100, help="untimed optimizer steps first (a multiple of 50)")
     parser.add_argument("--large-batch", type=int, default=4096, help="the second batch size (bf16-mixed)")
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
-    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+    parser.add_argument("--kinds", nargs="*", default=KINDS, choices=KINDS, help="which runs (default: all)")
+    parser.add_argument(
+        "--sizes",
+        nargs="*",
+        default=["small", "large"],
+        choices=["small", "large"],
+        help="batch 32 in fp32 (small), --large-batch in bf16-mixed (large), or both",
+    )
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file (after every run)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--config", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=32, help=argparse.SUPPRESS)
@@ -132,25 +143,27 @@ def main() -> None:
         raise SystemExit("error: no CUDA device here; run on a GPU machine (or --device cpu for a smoke test)")
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     rows = []
+    result = {"device": device_name, "torch": torch.__version__, "steps": args.steps, "warmup": args.warmup}
+    result["rows"] = rows
+    sizes = {"small": (32, "32-true"), "large": (args.large_batch, "bf16-mixed")}
+    sizes = [sizes[size] for size in args.sizes]
     for name in args.configs:
         config = f"configs/{name}.yaml"
         chars = chars_per_example(config, args.data)
-        for batch, precision in ((32, "32-true"), (args.large_batch, "bf16-mixed")):
+        for batch, precision in sizes:
             row = {"config": name, "batch": batch, "precision": precision, "chars_per_step": chars * batch}
-            for kind in KINDS:
-                row[kind] = measure(kind, config, args, batch, precision)
-                print(name, batch, precision, kind, row[kind], file=sys.stderr)
             rows.append(row)
-    result = {"device": device_name, "torch": torch.__version__, "steps": args.steps, "warmup": args.warmup}
-    result["rows"] = rows
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+            for kind in args.kinds:
+                row[kind] = measure(kind, config, args, batch, precision)
+                print(name, batch, precision, kind, row[kind], file=sys.stderr, flush=True)
+                if args.json:  # a run cut short still leaves what it measured
+                    Path(args.json).write_text(json.dumps(result, indent=2))
     print(f"{device_name}, torch {torch.__version__}; ms per optimizer step (million target characters per second)")
-    print("| config | batch | precision | " + " | ".join(KINDS) + " |")
-    print("|---|---|---|" + "---|" * len(KINDS))
+    print("| config | batch | precision | " + " | ".join(args.kinds) + " |")
+    print("|---|---|---|" + "---|" * len(args.kinds))
     for row in rows:
         cells = []
-        for kind in KINDS:
+        for kind in args.kinds:
             ms = row[kind].get("ms_per_step")
             cells.append(f"{ms:.2f} ({row['chars_per_step'] / ms / 1000:.2f})" if ms else row[kind]["error"][:60])
         print(f"| {row['config']} | {row['batch']} | {row['precision']} | " + " | ".join(cells) + " |")

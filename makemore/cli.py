@@ -146,6 +146,7 @@ class MakemoreCLI(LightningCLI):
         self.model.check_optimizer()  # a bad optimizer setting fails here, before any file is written
         self.model.gradient_clip_val, self.model.gradient_clip_algorithm = self.clipping
         self.model.accumulate = self.datamodule.accumulate = self.accumulate
+        self.model.uses_cuda_graph(self.trainer)  # asked for and impossible: one line, before any file
         if self.trainer.fast_dev_run:  # Lightning writes no checkpoint or log: no run to keep
             print("fast_dev_run: a trial of the loops; nothing is written", file=sys.stderr)
             return

@@ -267,7 +267,11 @@ def test_bf16_mixed_trains_a_batchnorm_net_as_float32_does(words_file, tmp_path)
 def test_bf16_mixed_steps_in_a_block_use_the_weights_of_their_own_step(words_file, tmp_path):
     # Lightning's autocast spans a training_step call, a block of steps: were its cache of
     # low-precision weight copies on, the block's later steps would use the first step's weights.
-    args = [*tiny_fit_args(words_file, tmp_path, config="configs/v5.yaml", steps=10), "--trainer.precision", "bf16-mixed"]
+    args = [
+        *tiny_fit_args(words_file, tmp_path, config="configs/v5.yaml", steps=10),
+        "--trainer.precision",
+        "bf16-mixed",
+    ]
     blocks = run([*args, "--data.fused_steps", "5"]).model.net
     single = run([*args, "--data.fused_steps", "1"]).model.net
     for (name, a), b in zip(blocks.named_parameters(), single.parameters()):

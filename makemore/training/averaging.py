@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from makemore.errors import MakemoreError
-from makemore.training.private import foreach_lerp_
+from makemore.training.private import foreach_add_, foreach_lerp_, foreach_mul_, foreach_sub
 
 
 class AveragedNet(nn.Module):
@@ -45,13 +45,24 @@ class AveragedNet(nn.Module):
     def set_extra_state(self, state: dict) -> None:
         self.updates = int(state["updates"])
 
+    def next_weight(self) -> float:
+        """``1 - d`` of the next update, which this counts as done."""
+        n = self.updates
+        self.updates += 1
+        return 1 - min(self.decay, (1 + n) / (10 + n))
+
     @torch.no_grad()
     def update(self, params: list[torch.Tensor]) -> None:
         """One step toward ``params`` (the trained net's parameters, in ``net.parameters()`` order)."""
-        n = self.updates
-        decay = min(self.decay, (1 + n) / (10 + n))
-        foreach_lerp_(self._params, params, 1 - decay)
-        self.updates += 1
+        foreach_lerp_(self._params, params, self.next_weight())
+
+    @torch.no_grad()
+    def update_by(self, params: list[torch.Tensor], weight: torch.Tensor) -> None:
+        """``update`` with its weight read from a one-element tensor on the device, filled from
+        ``next_weight()`` before each step: what a CUDA graph replays (``makemore.training.cuda_graph``)."""
+        moves = foreach_sub(params, self._params)
+        foreach_mul_(moves, weight)
+        foreach_add_(self._params, moves)
 
     @torch.no_grad()
     def copy_buffers(self, net: nn.Module) -> None:

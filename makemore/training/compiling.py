@@ -5,7 +5,8 @@ state-dict keys (no ``_orig_mod.`` prefix), and evaluation, sampling and decodin
 net. Shapes are kept fixed so one graph serves every step: window batches are fixed already, and
 sequence batches keep their full padded width (no trimming, no packing) when compiled. The mode
 defaults to CUDA graphs (``reduce-overhead``) on a GPU, where these small nets are bound by kernel
-launches, and to ``default`` elsewhere.
+launches, and to ``default`` elsewhere, or when the whole step is captured as one CUDA graph
+(``makemore.training.cuda_graph``).
 """
 
 from __future__ import annotations
@@ -14,15 +15,24 @@ from collections.abc import Callable
 
 import torch
 
+from makemore.errors import MakemoreError
+
 MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
-def default_mode(device: torch.device) -> str:
-    return "reduce-overhead" if device.type == "cuda" else "default"
+def pick_mode(mode: str | None, device: torch.device, graphed: bool = False) -> str:
+    """``mode`` as given, else CUDA graphs (``reduce-overhead``) on a GPU and ``default``
+    elsewhere; a step captured whole (``--model.cuda_graph``) takes no graphs of compile's own."""
+    if graphed and mode == "reduce-overhead":
+        raise MakemoreError(
+            "--model.compile_mode reduce-overhead captures graphs of its own: drop it, or set --model.cuda_graph false"
+        )
+    if mode is not None:
+        return mode
+    return "reduce-overhead" if device.type == "cuda" and not graphed else "default"
 
 
-def compiled_loss(net: torch.nn.Module, mode: str | None, device: torch.device, backend="inductor") -> Callable:
-    """``net.loss`` compiled for ``device``; ``mode`` None picks ``default_mode(device)``."""
-    mode = mode or default_mode(device)
+def compiled_loss(net: torch.nn.Module, mode: str, backend="inductor") -> Callable:
+    """``net.loss`` compiled, in ``mode`` (``pick_mode``)."""
     options = {"mode": mode} if backend == "inductor" else {}
     return torch.compile(net.loss, backend=backend, dynamic=False, fullgraph=True, **options)

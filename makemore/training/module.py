@@ -24,17 +24,19 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 from torchmetrics import MeanMetric
 
-from makemore.data.packing import chunks, pack, step_batches
+from makemore.data.packing import pack, step_batches
 from makemore.data.vocab import Vocabulary
 from makemore.errors import MakemoreError, TrainingDiverged
 from makemore.inference.generate import sample
 from makemore.models.base import CharModel, nll
 from makemore.training.averaging import AveragedNet
 from makemore.training.checkpoint import RunCheckpoint, check_matches_data
-from makemore.training.compiling import MODES, compiled_loss
-from makemore.training.distributed import gathered, sum_gradients_and_normalise, summed, world_size
+from makemore.training.compiling import MODES, compiled_loss, pick_mode
+from makemore.training.cuda_graph import decide, obstacles
+from makemore.training.distributed import gathered, summed, world_size
 from makemore.training.optim import SGD, parameter_groups
 from makemore.training.private import count_optimizer_step
+from makemore.training.step import OptimizerStep
 
 DIVERGED_FACTOR = 100  # a loss above 100 * ln(vocab size) has diverged (uniform guessing: 1 * ln V)
 
@@ -58,7 +60,10 @@ class CharLM(L.LightningModule):
             loss on the same batches, summed in another order. None: where the family
             measured faster packed (``CharModel.pack_by_default``: the Transformer and BoW).
         compile: train with the loss compiled by ``torch.compile`` (``makemore.training.compiling``).
-        compile_mode: its mode; None: ``reduce-overhead`` (CUDA graphs) on a GPU, ``default`` elsewhere.
+        compile_mode: its mode; None: ``reduce-overhead`` (CUDA graphs) on a GPU, ``default`` elsewhere
+            and under ``cuda_graph``.
+        cuda_graph: capture each optimizer step as one CUDA graph and replay it
+            (``makemore.training.cuda_graph``); None: when compiled on a GPU, if the run allows it.
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class CharLM(L.LightningModule):
         pack: bool | None = None,
         compile: bool = False,
         compile_mode: str | None = None,
+        cuda_graph: bool | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -94,6 +100,9 @@ class CharLM(L.LightningModule):
         if compile_mode is not None and compile_mode not in MODES:
             raise MakemoreError(f"--model.compile_mode {compile_mode!r} is not one of: {', '.join(MODES)}")
         self._train_loss = None  # the net's loss, compiled when asked (on_fit_start)
+        self.cuda_graph = cuda_graph
+        self.graph_steps = False  # decided in on_fit_start (uses_cuda_graph)
+        self._step: OptimizerStep | None = None  # built when training starts
         self.accumulate = 1  # batches per optimizer step, from --trainer.accumulate_grad_batches (the CLI)
         self.scheduler_factory = lr_scheduler
         # Set from --trainer.gradient_clip_val / _algorithm by the CLI: clipped every optimizer step.
@@ -102,7 +111,6 @@ class CharLM(L.LightningModule):
         self.val_nll = MeanMetric()
         self.test_nll = MeanMetric()
         self._resumed_rng_states = None
-        self._scaler = None
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.net(idx)
@@ -121,7 +129,19 @@ class CharLM(L.LightningModule):
         train = self.trainer.datamodule.dataset("train")
         for net in {id(net): net for net in (self.net, self.eval_net)}.values():
             net.fit_data(train)
-        self._train_loss = compiled_loss(self.net, self.compile_mode, self.device) if self.compiled else self.net.loss
+        self.graph_steps = self.uses_cuda_graph(self.trainer)
+        mode = pick_mode(self.compile_mode, self.device, self.graph_steps)
+        self._train_loss = compiled_loss(self.net, mode) if self.compiled else self.net.loss
+
+    def uses_cuda_graph(self, trainer: L.Trainer) -> bool:
+        """Whether ``fit`` captures its steps (``--model.cuda_graph``); impossible when asked: one line."""
+        if not self.net.trained_by_gradient:
+            return False
+        optimizer = self.configure_optimizers()
+        optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+        scaled = isinstance(trainer.precision_plugin, MixedPrecision) and trainer.precision_plugin.scaler is not None
+        found = obstacles(optimizer, self.accumulate, trainer.world_size, scaled)
+        return decide(self.cuda_graph, trainer.strategy.root_device, self.compiled, found)
 
     def on_train_start(self) -> None:
         # Lightning's and the CLI's objects live for the whole run, yet each full garbage
@@ -140,7 +160,10 @@ class CharLM(L.LightningModule):
             torch.set_rng_state(states[self.global_rank].cpu().clone())
 
         precision = self.trainer.precision_plugin
-        self._scaler = precision.scaler if isinstance(precision, MixedPrecision) else None  # 16-mixed on a GPU
+        scaler = precision.scaler if isinstance(precision, MixedPrecision) else None  # 16-mixed on a GPU
+        if self.net.trained_by_gradient:  # after the checkpoint's optimizer state was loaded
+            clip = (self.gradient_clip_val, self.gradient_clip_algorithm)
+            self._step = OptimizerStep(self, self._train_loss, scaler, self.accumulate, clip, self.graph_steps)
 
     def on_train_end(self) -> None:
         gc.unfreeze()
@@ -148,9 +171,14 @@ class CharLM(L.LightningModule):
     def on_before_batch_transfer(self, batch, dataloader_idx: int):
         # Packed here, on the host, before the batch moves to an accelerator: planning the rows
         # reads every item's length.
-        if self.trainer.training and self.packs_batches and not self.compiled:  # compiled: fixed shapes
+        if self.trainer.training and self.packs_batches and not self.fixed_shapes:
             return pack(*batch, self.net.pack_rows)
         return batch
+
+    @property
+    def fixed_shapes(self) -> bool:
+        """Compiled or captured steps keep one shape: sequence batches stay untrimmed, unpacked."""
+        return self.compiled or self.graph_steps
 
     @property
     def packs_batches(self) -> bool:
@@ -159,7 +187,7 @@ class CharLM(L.LightningModule):
         return self.net.pack_by_default if self.pack is None else self.pack
 
     def training_step(self, batch, batch_idx: int) -> None:
-        batches = step_batches(batch, trim=not self.compiled)  # K batches, one optimizer step each
+        batches = step_batches(batch, trim=not self.fixed_shapes)  # K batches, one optimizer step each
         optimizer, scheduler = self.optimizers(), self.lr_schedulers()
         start = self.global_step
         steps = len(batches) if self.trainer.max_steps < 0 else min(len(batches), self.trainer.max_steps - start)
@@ -167,66 +195,26 @@ class CharLM(L.LightningModule):
             for _ in range(steps):
                 count_optimizer_step(optimizer)
             return
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-        # torch's own step: Lightning's per-step hooks cost more than a step; ours without torch's wrapper
-        step = optimizer.optimizer.update if isinstance(optimizer.optimizer, SGD) else optimizer.optimizer.step
-        averaged = list(self.net.parameters()) if self.ema_net is not None else None  # the average's order
-        distributed = world_size() > 1
         losses = []
         for x, y, positions in batches[:steps]:
-            for p in params:  # what zero_grad(set_to_none=True) does, without its profiler scope
-                p.grad = None
-            if distributed or self.accumulate > 1:  # the mean over the global batch: sums and counts
-                loss_sum, count = self._summed_backward(x, y, positions)
-                sum_gradients_and_normalise(params, count)
-                loss = loss_sum / count
-            else:
-                loss = self._train_loss(x, y, "mean", positions)
-                self._backward(loss)
-            if self._scaler is not None:
-                self._scaler.unscale_(optimizer.optimizer)  # true gradients for clipping and the step
-            if self.gradient_clip_val:
-                self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)
-            if self._scaler is not None:  # skips a step whose gradients overflowed; adapts the scale
-                self._scaler.step(optimizer.optimizer)
-                self._scaler.update()
-            else:
-                step()
+            losses.append(self._step(x, y, positions))
             count_optimizer_step(optimizer)
             if scheduler is not None:
                 scheduler.step()
-            if averaged is not None:
-                self.ema_net.update(averaged)
-            losses.append(loss.detach())
-        if averaged is not None:
+        if self.ema_net is not None:
             self.ema_net.copy_buffers(self.net)
         self._stop_if_diverged(losses, start)
         if steps and start // self.log_every_n_steps != self.global_step // self.log_every_n_steps:
-            if distributed:  # the global batch's mean, as one process would log it
-                total = summed(torch.stack([loss_sum.detach(), count.to(loss_sum.dtype)]))
+            loss = losses[-1]
+            if world_size() > 1:  # the global batch's mean, as one process would log it
+                loss_sum, count = self._step.sums
+                total = summed(torch.stack([loss_sum, count.to(loss_sum.dtype)]))
                 loss = total[0] / total[1]
             self.log("train_loss", loss, prog_bar=True, logger=False)
             # Straight to the loggers, at the optimizer step (Lightning would use the call count).
-            metrics = {"train_loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
+            metrics = {"train_loss": loss.item(), "lr": float(optimizer.param_groups[0]["lr"])}
             for logger in self.loggers:
                 logger.log_metrics(metrics, step=self.global_step)
-
-    def _backward(self, loss: torch.Tensor) -> None:
-        # Not manual_backward: its hooks cost more than this backward pass. The loss scaling it
-        # would apply under 16-mixed is the precision plugin's public GradScaler, used here.
-        (self._scaler.scale(loss) if self._scaler is not None else loss).backward()
-
-    def _summed_backward(self, x, y, positions) -> tuple[torch.Tensor, torch.Tensor]:
-        """Backward of the summed loss, in ``accumulate`` parts of the step's batch (rows of a
-        packed one) one after another, so only a part's activations are held at a time; the
-        summed loss and the number of targets."""
-        parts = zip(x.chunk(self.accumulate), y.chunk(self.accumulate), chunks(positions, self.accumulate))
-        loss_sum = count = 0
-        for x_part, y_part, positions_part in parts:
-            part = self._train_loss(x_part, y_part, "sum", positions_part)
-            self._backward(part)
-            loss_sum, count = loss_sum + part.detach(), count + (y_part != -1).sum()
-        return loss_sum, count
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         # A run whose last step falls inside an epoch validates there too (Lightning validates at
@@ -251,12 +239,14 @@ class CharLM(L.LightningModule):
         kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
         raise TrainingDiverged(
             f"training diverged: the loss is {losses[bad].item()} at step {start + bad}; {kept}; "
-            f"lower the learning rate (it is {self.optimizers().param_groups[0]['lr']:g}) and train again"
+            f"lower the learning rate (it is {float(self.optimizers().param_groups[0]['lr']):g}) and train again"
         )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Every rank's RNG state (dropout masks), so a resumed run draws what an unbroken one would.
         checkpoint["rng_states"] = gathered(torch.get_rng_state())
+        if self._step is not None:
+            self._step.plain_checkpoint(checkpoint)
 
     def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], metric: MeanMetric, name: str) -> None:
         x, y = batch

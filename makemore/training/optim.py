@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim.lr_scheduler import LRScheduler
 
-from makemore.training.private import foreach_add, foreach_add_
+from makemore.training.private import foreach_add, foreach_add_, foreach_mul
 
 
 def parameter_groups(net: torch.nn.Module, decay_vectors: bool = True):
@@ -34,6 +34,9 @@ class SGD(torch.optim.Optimizer):
         g = g + weight_decay * p
         v = momentum * v + g          (v starts as the first g, as in torch.optim.SGD)
         p = p - lr * (v if momentum else g)
+
+    ``lr`` may be a one-element tensor (as ``torch.optim.Adam`` allows): a CUDA graph replays
+    the step reading it, and schedules fill it in place (``makemore.training.cuda_graph``).
     """
 
     def __init__(self, params: Iterable, lr: float = 0.1, momentum: float = 0.0, weight_decay: float = 0.0):
@@ -62,7 +65,11 @@ class SGD(torch.optim.Optimizer):
                 grads = foreach_add(grads, params, alpha=group["weight_decay"])
             if group["momentum"]:
                 grads = self._momentum(params, grads, group["momentum"])
-            foreach_add_(params, grads, alpha=-group["lr"])
+            lr = group["lr"]
+            if isinstance(lr, torch.Tensor):  # a CUDA-graphed step reads the rate on the device
+                foreach_add_(params, foreach_mul(grads, lr), alpha=-1.0)
+            else:
+                foreach_add_(params, grads, alpha=-lr)
 
     def _momentum(self, params: list, grads: list, momentum: float) -> list:
         velocities = []

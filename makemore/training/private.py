@@ -10,7 +10,11 @@ Two things have no public Lightning API there:
 And torch's ``_foreach`` operations, which update a list of tensors in one call (one kernel
 launch per list on a GPU, where a Python loop launches one per tensor): the lecture's SGD and
 the weight average use them. torch's own optimizers are built on them, but their names are
-private.
+private. A CUDA-graphed step (``makemore.training.cuda_graph``) reads its learning rate and
+weight-average weight from device tensors, which ``_foreach_mul`` takes without a host sync.
+
+The tests stand in for a CUDA graph on a CPU by recording a step's operations with torch's
+``TorchDispatchMode`` (``tests/training/graph_stand_in.py``), public in use but in a private module.
 
 Written for lightning 2.5.5 to 2.6 and torch 2 from 2.4 (``pyproject.toml`` bounds both);
 ``tests/training/test_private.py`` fails loudly if any of these members changes.
@@ -21,6 +25,7 @@ from __future__ import annotations
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.core.optimizer import LightningOptimizer
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: F401  (for the tests' stand-in)
 
 MEMBERS = {
     LightningOptimizer: ("_on_before_step", "_on_after_step"),
@@ -34,7 +39,7 @@ MEMBERS = {
 }
 
 
-TORCH_MEMBERS = ("_foreach_add", "_foreach_add_", "_foreach_lerp_")
+TORCH_MEMBERS = ("_foreach_add", "_foreach_add_", "_foreach_lerp_", "_foreach_sub", "_foreach_mul", "_foreach_mul_")
 
 
 def foreach_add(tensors: list, others: list, alpha: float = 1.0) -> list:
@@ -50,6 +55,21 @@ def foreach_add_(tensors: list, others: list, alpha: float = 1.0) -> None:
 def foreach_lerp_(tensors: list, ends: list, weight: float) -> None:
     """``t += weight * (e - t)`` for each pair, in place."""
     torch._foreach_lerp_(tensors, ends, weight)
+
+
+def foreach_sub(tensors: list, others: list) -> list:
+    """``[t - o for t, o in zip(tensors, others)]``."""
+    return torch._foreach_sub(tensors, others)
+
+
+def foreach_mul(tensors: list, factor: torch.Tensor) -> list:
+    """``[t * factor for t in tensors]``, ``factor`` a one-element tensor read on the device."""
+    return torch._foreach_mul(tensors, factor)
+
+
+def foreach_mul_(tensors: list, factor: torch.Tensor) -> None:
+    """``t *= factor`` for each, in place; ``factor`` a one-element tensor read on the device."""
+    torch._foreach_mul_(tensors, factor)
 
 
 def count_optimizer_step(optimizer: LightningOptimizer) -> None:

@@ -26,7 +26,7 @@ def test_the_training_loss_is_one_graph_for_every_batch(words_file, tmp_path, co
     args = tiny_fit_args(words_file, tmp_path, config=config)[1:]
     cli = run([*args, "--model.compile", "true"], subcommand=False)
     net, counter = cli.model.net, GraphCounter()
-    loss = compiled_loss(net, None, torch.device("cpu"), backend=counter)  # fullgraph: a break raises
+    loss = compiled_loss(net, "default", backend=counter)  # fullgraph: a break raises
     batches = iter(cli.datamodule.train_dataloader())
     for _ in range(3):  # blocks of different items (and lengths), every step of each
         for x, y, positions in step_batches(next(batches), trim=False):
