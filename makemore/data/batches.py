@@ -1,4 +1,4 @@
-"""Random training batches that depend on the seed and the optimizer step alone."""
+"""Random training batches that depend on the seed and the optimizer step alone, as example ids."""
 
 from __future__ import annotations
 
@@ -54,3 +54,18 @@ class StepBatchSampler(torch.utils.data.Sampler):
     def __iter__(self):
         epoch, done = divmod(self.current_step(), self.batches_per_epoch)
         yield from self.epoch_table(epoch)[done:].split(self.fused_steps)
+
+
+class ExampleIds(torch.utils.data.Dataset):
+    """What the training loader yields: the sampler's example ids themselves. The examples are
+    gathered where they are used (``NamesDataModule.gather_train``), on an accelerator if the
+    run has one: only the ids travel there, not the batches."""
+
+    def __init__(self, num_examples: int):
+        self.num_examples = num_examples
+
+    def __len__(self) -> int:
+        return self.num_examples
+
+    def __getitem__(self, ids: torch.Tensor) -> torch.Tensor:
+        return ids

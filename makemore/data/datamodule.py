@@ -9,7 +9,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from makemore.data.batches import StepBatchSampler
+from makemore.data.batches import ExampleIds, StepBatchSampler
 from makemore.data.items import BUNDLED_DATASET, read_items, split_items
 from makemore.data.tokens import Examples, TokenSplit
 from makemore.data.vocab import Vocabulary
@@ -124,6 +124,7 @@ class NamesDataModule(L.LightningDataModule):
                 f"({examples}); lower --data.batch_size"
             )
         self._tokens: dict[str, TokenSplit] = {}
+        self._train_on: dict[torch.device, Examples] = {}  # the training split on each device used
         self.accumulate = 1  # batches per optimizer step (--trainer.accumulate_grad_batches, set by the CLI)
         self.sampling_seed = torch.initial_seed()  # the run's seed (LightningCLI seeds before this)
 
@@ -132,6 +133,15 @@ class NamesDataModule(L.LightningDataModule):
         if split not in self._tokens:
             self._tokens[split] = TokenSplit.encode(self.splits[split], self.vocab)
         return Examples(self._tokens[split], self.examples, self.block_size)
+
+    def gather_train(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training examples ``ids`` (what the training loader yields), gathered on the device
+        the ids are on: the split's tokens are copied to an accelerator once, and every batch is
+        built there."""
+        if ids.device not in self._train_on:
+            dataset = self.dataset("train")
+            self._train_on[ids.device] = Examples(dataset.split.to(ids.device), self.examples, self.block_size)
+        return self._train_on[ids.device][ids]
 
     def tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """All of the split's examples at once, as ``(inputs, targets)``."""
@@ -150,7 +160,7 @@ class NamesDataModule(L.LightningDataModule):
             len(dataset), self.batch_size * self.accumulate, self.batches_per_epoch, self.sampling_seed,
             self.fused_steps, self._current_step, rank, world,
         )  # fmt: skip
-        return _loader(dataset, sampler)
+        return _loader(ExampleIds(len(dataset)), sampler)
 
     def eval_dataloader(self, split: str) -> DataLoader:
         """The whole split in order, in chunks of ``eval_tokens`` tokens; with several ranks each
@@ -192,7 +202,7 @@ def _too_long(items: list[str], limit: int, path: str) -> str:
     )
 
 
-def _loader(dataset: Examples, sampler) -> DataLoader:
+def _loader(dataset: torch.utils.data.Dataset, sampler) -> DataLoader:
     # Its own generator: iterating must not draw from the global RNG (dropout's), or a resumed
     # run, which starts its loaders at other moments, would see different dropout masks.
     return DataLoader(dataset, batch_size=None, sampler=sampler, generator=torch.Generator())

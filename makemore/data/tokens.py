@@ -51,6 +51,15 @@ class TokenSplit:
         ends = (codes == ord("\n")).nonzero().flatten()
         return cls(ids, torch.cat([torch.zeros(1, dtype=torch.long), ends + 1]))
 
+    def to(self, device: torch.device) -> TokenSplit:
+        """This split on ``device`` (itself if it is there): batches are then gathered there."""
+        if self.tokens.device == device:
+            return self
+        moved = TokenSplit(self.tokens.to(device), self.offsets.to(device))
+        if self._positions is not None:
+            moved._positions = self._positions.to(device)
+        return moved
+
     @property
     def num_items(self) -> int:
         return len(self.offsets) - 1
@@ -64,9 +73,10 @@ class TokenSplit:
         up to 32,767 characters): a window's context then needs no search for its item."""
         if self._positions is None:
             small = not self.num_items or int(self.offsets.diff().max()) <= 2**15
-            positions = torch.empty(len(self.tokens), dtype=torch.int16 if small else torch.int32)
+            dtype = torch.int16 if small else torch.int32
+            positions = torch.empty(len(self.tokens), dtype=dtype, device=self.tokens.device)
             for start in range(0, len(self.tokens), CHUNK):  # bounded memory on large files
-                token = torch.arange(start, min(start + CHUNK, len(self.tokens)))
+                token = torch.arange(start, min(start + CHUNK, len(self.tokens)), device=self.tokens.device)
                 item = torch.searchsorted(self.offsets, token, right=True) - 1
                 positions[start : start + CHUNK] = token - self.offsets[item]
             self._positions = positions
@@ -75,7 +85,7 @@ class TokenSplit:
     def windows(self, ids: torch.Tensor, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Contexts ``(*ids.shape, block_size)`` and targets ``ids.shape`` of window examples."""
         flat = ids.reshape(-1)
-        back = torch.arange(-block_size, 0)
+        back = torch.arange(-block_size, 0, device=flat.device)
         outside = self.positions()[flat].long()[:, None] + back < 0  # before the item's start
         context = self.tokens[(flat[:, None] + back).clamp(min=0)].masked_fill(outside, BOUNDARY).long()
         return context.view(*ids.shape, block_size), self.tokens[flat].long().view(ids.shape)
@@ -84,7 +94,7 @@ class TokenSplit:
         """Inputs and targets ``(*ids.shape, width)`` of items ``ids``."""
         flat = ids.reshape(-1)
         start, length = self.offsets[flat], self.offsets[flat + 1] - self.offsets[flat]  # end token included
-        t = torch.arange(width)
+        t = torch.arange(width, device=flat.device)
         inside = t[None, :] < length[:, None]
         source = (start[:, None] + t).clamp(max=len(self.tokens) - 1)
         y = torch.where(inside, self.tokens[source].long(), IGNORE)

@@ -169,10 +169,16 @@ class CharLM(L.LightningModule):
         gc.unfreeze()
 
     def on_before_batch_transfer(self, batch, dataloader_idx: int):
-        # Packed here, on the host, before the batch moves to an accelerator: planning the rows
-        # reads every item's length.
-        if self.trainer.training and self.packs_batches and not self.fixed_shapes:
-            return pack(*batch, self.net.pack_rows)
+        # Training batches arrive as example ids (NamesDataModule.gather_train). Packed batches are
+        # built here, on the host, before moving to an accelerator: planning the rows reads every
+        # item's length. The others are built after the move, where the data already is.
+        if isinstance(batch, torch.Tensor) and self.packs_batches and not self.fixed_shapes:
+            return pack(*self.trainer.datamodule.gather_train(batch), self.net.pack_rows)
+        return batch
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if isinstance(batch, torch.Tensor):  # example ids, on the device now
+            return self.trainer.datamodule.gather_train(batch)
         return batch
 
     @property

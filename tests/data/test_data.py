@@ -97,8 +97,10 @@ def test_ranks_split_the_global_batch_without_overlap():
 
 def test_train_batches_are_stacked_for_fused_steps(words_file):
     dm = NamesDataModule(path=str(words_file), batch_size=4, batches_per_epoch=6, fused_steps=3)
-    blocks = list(dm.train_dataloader())
-    assert len(blocks) == 2 and blocks[0][0].shape == (3, 4, 8) and blocks[0][1].shape == (3, 4)
+    blocks = list(dm.train_dataloader())  # example ids, gathered where they are used
+    assert len(blocks) == 2 and blocks[0].shape == (3, 4)
+    x, y = dm.gather_train(blocks[0])
+    assert x.shape == (3, 4, 8) and y.shape == (3, 4)
 
 
 @pytest.mark.parametrize(

@@ -27,9 +27,10 @@ def test_the_training_loss_is_one_graph_for_every_batch(words_file, tmp_path, co
     cli = run([*args, "--model.compile", "true"], subcommand=False)
     net, counter = cli.model.net, GraphCounter()
     loss = compiled_loss(net, "default", backend=counter)  # fullgraph: a break raises
-    batches = iter(cli.datamodule.train_dataloader())
+    dm = cli.datamodule
+    blocks = iter(dm.train_dataloader())
     for _ in range(3):  # blocks of different items (and lengths), every step of each
-        for x, y, positions in step_batches(next(batches), trim=False):
+        for x, y, positions in step_batches(dm.gather_train(next(blocks)), trim=False):
             loss(x, y, "mean", positions).backward()
     assert counter.graphs == 1  # traced once: no recompilation from batch to batch
 
