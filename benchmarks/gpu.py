@@ -91,7 +91,8 @@ def chars_per_example(config: str, data: str) -> float:
 
 
 def measure(kind: str, config: str, args, batch: int, precision: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    paths = [str(ROOT), os.environ.get("PYTHONPATH", "")]  # keep a path of carried packages
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     if kind.startswith("plain"):
         cmd = [sys.executable, __file__, "--child", kind, "--config", config, "--data", args.data]
         cmd += ["--device", args.device, "--steps", str(args.steps), "--warmup", str(args.warmup)]

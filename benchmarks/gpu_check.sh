@@ -2,8 +2,9 @@
 # The GPU checks of the training engine, as one command on a lent CUDA machine that has torch,
 # lightning, torchmetrics and tensorboard but no jsonargparse (see docs/performance.md).
 #
-#   bash benchmarks/gpu_check.sh speed   # benchmarks/gpu.py: Transformer, V5, LSTM at batch 32, the Transformer at 4096 bf16
-#   bash benchmarks/gpu_check.sh full    # configs/transformer.yaml, all 200,000 steps, compiled and graphed
+#   bash benchmarks/gpu_check.sh speed    # gpu.py, fit compiled: Transformer, V5, LSTM at batch 32; Transformer at 4096 bf16
+#   bash benchmarks/gpu_check.sh full     # configs/transformer.yaml, all 200,000 steps, compiled and graphed; its test loss
+#   bash benchmarks/gpu_check.sh compare  # fit eager and graphed, plain loops eager and compiled, at batch 32
 #
 # It reads names.txt from .devdata/ and wheels from .whl/ (both ignored by git; carried along):
 #   mkdir -p .devdata && cp ../shared/data/names.txt .devdata/
@@ -20,11 +21,16 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 fi
 python3 -c "import torch, lightning; print(torch.__version__, lightning.__version__, torch.cuda.get_device_name())"
 case "${1:-speed}" in
-  speed)
+  speed)  # the bars: fit compiled (its steps graphed) at 32, the Transformer at 4096 bf16; about 4 minutes
     python3 benchmarks/gpu.py --data .devdata/names.txt --configs transformer v5 lstm --sizes small \
-      --kinds fit "fit compiled" "fit graphed" --steps 500 --warmup 100 --json "$OUT/gpu_small.json" | tee "$OUT/gpu_small.md"
+      --kinds "fit compiled" --steps 500 --warmup 100 --json "$OUT/gpu_small.json" | tee "$OUT/gpu_small.md"
     python3 benchmarks/gpu.py --data .devdata/names.txt --configs transformer --sizes large \
-      --kinds fit "fit compiled" --steps 200 --warmup 100 --json "$OUT/gpu_large.json" | tee "$OUT/gpu_large.md"
+      --kinds "fit compiled" --steps 200 --warmup 100 --json "$OUT/gpu_large.json" | tee "$OUT/gpu_large.md"
+    ;;
+  compare)  # every run kind side by side, where device time is left
+    python3 benchmarks/gpu.py --data .devdata/names.txt --configs transformer v5 lstm --sizes small \
+      --kinds fit "fit graphed" plain "plain compiled" --steps 500 --warmup 100 --json "$OUT/gpu_compare.json" \
+      | tee "$OUT/gpu_compare.md"
     ;;
   full)
     /usr/bin/time -v python3 -m makemore fit --config configs/transformer.yaml --data.path .devdata/names.txt \
@@ -33,5 +39,5 @@ case "${1:-speed}" in
     python3 -m makemore test --config configs/transformer.yaml --data.path .devdata/names.txt \
       --trainer.accelerator gpu --ckpt_path /tmp/runs/transformer-1/last.ckpt 2>&1 | tee -a "$OUT/transformer_full.log"
     ;;
-  *) echo "usage: bash benchmarks/gpu_check.sh speed|full" >&2; exit 2 ;;
+  *) echo "usage: bash benchmarks/gpu_check.sh speed|full|compare" >&2; exit 2 ;;
 esac
