@@ -140,6 +140,8 @@ class NamesDataModule(L.LightningDataModule):
         built there."""
         if ids.device not in self._train_on:
             dataset = self.dataset("train")
+            if self.examples == "windows":
+                dataset.split.positions()  # computed here, on the host, and moved with the tokens
             self._train_on[ids.device] = Examples(dataset.split.to(ids.device), self.examples, self.block_size)
         return self._train_on[ids.device][ids]
 

@@ -103,6 +103,17 @@ def test_train_batches_are_stacked_for_fused_steps(words_file):
     assert x.shape == (3, 4, 8) and y.shape == (3, 4)
 
 
+@pytest.mark.parametrize("examples", ["windows", "sequences"])
+def test_batches_are_gathered_on_the_device_their_ids_are_on(words_file, examples):
+    # "meta" stands in for an accelerator: every tensor of the gather must follow the ids there.
+    dm = NamesDataModule(path=str(words_file), batch_size=4, batches_per_epoch=6, fused_steps=3, examples=examples)
+    ids = next(iter(dm.train_dataloader()))
+    x, y = dm.gather_train(ids.to("meta"))
+    here = dm.gather_train(ids)
+    assert x.device.type == y.device.type == "meta"
+    assert (x.shape, y.shape) == (here[0].shape, here[1].shape)
+
+
 @pytest.mark.parametrize(
     "content, problem", [(b"", "has no items"), (b" \n\t\n", "has no items"), (b"\xff\xfeab", "not UTF-8")]
 )
