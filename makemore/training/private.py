@@ -14,7 +14,8 @@ private. A CUDA-graphed step (``makemore.training.cuda_graph``) reads its learni
 weight-average weight from device tensors, which ``_foreach_mul`` takes without a host sync.
 
 The tests stand in for a CUDA graph on a CPU by recording a step's operations with torch's
-``TorchDispatchMode`` (``tests/training/graph_stand_in.py``), public in use but in a private module.
+``TorchDispatchMode`` (``tests/training/graph_stand_in.py``), public in use but in a private
+module, and refuse the operators that wait for the host, whose names start with an underscore.
 
 Written for lightning 2.5.5 to 2.6 and torch 2 from 2.4 (``pyproject.toml`` bounds both);
 ``tests/training/test_private.py`` fails loudly if any of these members changes.
@@ -37,6 +38,13 @@ MEMBERS = {
         "_should_save_on_train_epoch_end",
     ),
 }
+
+
+def host_sync_operators() -> set:
+    """The aten operators that read a value back to the host (``.item()``, ``bool(t)``, ``nonzero``):
+    a CUDA graph cannot capture them."""
+    aten = torch.ops.aten
+    return {aten._local_scalar_dense.default, aten.is_nonzero.default, aten.nonzero.default}
 
 
 TORCH_MEMBERS = ("_foreach_add", "_foreach_add_", "_foreach_lerp_", "_foreach_sub", "_foreach_mul", "_foreach_mul_")

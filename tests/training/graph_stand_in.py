@@ -15,13 +15,9 @@ from contextlib import nullcontext
 
 import torch
 
-from makemore.training.private import TorchDispatchMode
+from makemore.training.private import TorchDispatchMode, host_sync_operators
 
-HOST_SYNCS = {
-    torch.ops.aten._local_scalar_dense.default,
-    torch.ops.aten.is_nonzero.default,
-    torch.ops.aten.nonzero.default,
-}
+HOST_SYNCS = host_sync_operators()
 
 
 def tensors_in(value) -> list[torch.Tensor]:
@@ -39,17 +35,15 @@ class Recorder(TorchDispatchMode):
         super().__init__()
         self.ops = []
         self.created: set[int] = set()  # storages made during the recording
-        self.saved: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # older tensors it writes to
+        self.saved: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # older tensors it reads or writes
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in HOST_SYNCS:
             raise RuntimeError(f"{func} waits for the host: not allowed while capturing")
-        for schema_arg, value in zip(func._schema.arguments, args):
-            if schema_arg.alias_info is not None and schema_arg.alias_info.is_write:
-                for t in tensors_in(value):
-                    if storage(t) not in self.created and id(t) not in self.saved:
-                        self.saved[id(t)] = (t, t.detach().clone())
+        for t in tensors_in((args, kwargs)):  # as it was before the capture, should the op write it
+            if storage(t) not in self.created and id(t) not in self.saved and writable(t):
+                self.saved[id(t)] = (t, t.detach().clone())
         out = func(*args, **kwargs)
         for t in tensors_in(out):
             if storage(t) not in {storage(a) for a in tensors_in((args, kwargs))}:
@@ -60,6 +54,11 @@ class Recorder(TorchDispatchMode):
 
 def storage(t: torch.Tensor) -> int:
     return t.untyped_storage().data_ptr()
+
+
+def writable(t: torch.Tensor) -> bool:
+    """False for a broadcast view (several elements on one memory location): nothing writes it."""
+    return all(stride or size == 1 for stride, size in zip(t.stride(), t.shape))
 
 
 class GraphStandIn:
