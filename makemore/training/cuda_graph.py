@@ -26,13 +26,11 @@ from makemore.training.optim import SGD
 WARMUP_STEPS = 3
 
 
-def obstacles(optimizer: torch.optim.Optimizer, accumulate: int, world_size: int, scaled: bool) -> list[str]:
+def obstacles(optimizer: torch.optim.Optimizer, world_size: int, scaled: bool) -> list[str]:
     """What in this run a captured step cannot replay; empty if nothing."""
     found = []
     if not isinstance(optimizer, SGD | torch.optim.Adam | torch.optim.AdamW):
         found.append(f"the optimizer {type(optimizer).__name__} (makemore's SGD, Adam and AdamW can be captured)")
-    if accumulate > 1:
-        found.append("--trainer.accumulate_grad_batches above 1")
     if world_size > 1:
         found.append("several processes")
     if scaled:

@@ -140,7 +140,7 @@ class CharLM(L.LightningModule):
         optimizer = self.configure_optimizers()
         optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
         scaled = isinstance(trainer.precision_plugin, MixedPrecision) and trainer.precision_plugin.scaler is not None
-        found = obstacles(optimizer, self.accumulate, trainer.world_size, scaled)
+        found = obstacles(optimizer, trainer.world_size, scaled)
         return decide(self.cuda_graph, trainer.strategy.root_device, self.compiled, found)
 
     def on_train_start(self) -> None:

@@ -94,9 +94,17 @@ def test_asking_for_a_graph_without_a_gpu_is_one_line(words_file, tmp_path, caps
     assert not (tmp_path / "ck").exists()
 
 
+def test_accumulated_batches_are_captured_in_one_step(words_file, tmp_path, stand_in):
+    args = [*tiny_fit_args(words_file, tmp_path, config="configs/mlp.yaml", steps=10), "--data.batch_size", "8"]
+    args += ["--trainer.accumulate_grad_batches", "2"]
+    captured = run([*args, "--model.cuda_graph", "true"])
+    assert stand_in[0].replays == 10 - cuda_graph.WARMUP_STEPS
+    assert_same_weights(weights(captured), weights(run([*args, "--model.cuda_graph", "false"])))
+
+
 def test_what_a_graph_cannot_replay_is_one_line(words_file, tmp_path, capsys, stand_in):
     args = [*tiny_fit_args(words_file, tmp_path / "ck"), "--model.cuda_graph", "true"]
-    assert "accumulate_grad_batches" in fails([*args, "--trainer.accumulate_grad_batches", "2"], capsys)
+    assert "SGD, Adam and AdamW" in fails([*args, "--model.optimizer", "torch.optim.RMSprop"], capsys)
     assert not (tmp_path / "ck").exists()
 
 
