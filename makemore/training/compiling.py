@@ -15,18 +15,12 @@ from collections.abc import Callable
 
 import torch
 
-from makemore.errors import MakemoreError
-
 MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def pick_mode(mode: str | None, device: torch.device, graphed: bool = False) -> str:
     """``mode`` as given, else CUDA graphs (``reduce-overhead``) on a GPU and ``default``
     elsewhere; a step captured whole (``--model.cuda_graph``) takes no graphs of compile's own."""
-    if graphed and mode == "reduce-overhead":
-        raise MakemoreError(
-            "--model.compile_mode reduce-overhead captures graphs of its own: drop it, or set --model.cuda_graph false"
-        )
     if mode is not None:
         return mode
     return "reduce-overhead" if device.type == "cuda" and not graphed else "default"

@@ -43,7 +43,7 @@ def captures_on(device: torch.device) -> bool:
     return device.type == "cuda"
 
 
-def decide(setting: bool | None, device: torch.device, compiled: bool, found: list[str]) -> bool:
+def decide(setting: bool | None, device: torch.device, compiled: bool, compile_mode: str | None, found: list[str]):
     """Whether to capture the steps: as asked, or (``setting`` None) when compiled on a GPU and
     nothing stands in the way. Asked for and impossible: one line."""
     on_cuda = captures_on(device)
@@ -51,7 +51,13 @@ def decide(setting: bool | None, device: torch.device, compiled: bool, found: li
         raise MakemoreError("--model.cuda_graph true needs a CUDA GPU (--trainer.accelerator gpu)")
     if setting and found:
         raise MakemoreError(f"--model.cuda_graph true cannot capture a step with {found[0]}; set it false")
-    return setting if setting is not None else on_cuda and compiled and not found
+    graphed = setting if setting is not None else on_cuda and compiled and not found
+    if graphed and compiled and compile_mode == "reduce-overhead":
+        raise MakemoreError(
+            "--model.compile_mode reduce-overhead captures graphs of its own, inside the step's: "
+            "drop it, or set --model.cuda_graph false"
+        )
+    return graphed
 
 
 def make_capturable(optimizer: torch.optim.Optimizer, device: torch.device) -> list:

@@ -141,7 +141,7 @@ class CharLM(L.LightningModule):
         optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
         scaled = isinstance(trainer.precision_plugin, MixedPrecision) and trainer.precision_plugin.scaler is not None
         found = obstacles(optimizer, trainer.world_size, scaled)
-        return decide(self.cuda_graph, trainer.strategy.root_device, self.compiled, found)
+        return decide(self.cuda_graph, trainer.strategy.root_device, self.compiled, self.compile_mode, found)
 
     def on_train_start(self) -> None:
         # Lightning's and the CLI's objects live for the whole run, yet each full garbage

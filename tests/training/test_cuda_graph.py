@@ -105,6 +105,8 @@ def test_accumulated_batches_are_captured_in_one_step(words_file, tmp_path, stan
 def test_what_a_graph_cannot_replay_is_one_line(words_file, tmp_path, capsys, stand_in):
     args = [*tiny_fit_args(words_file, tmp_path / "ck"), "--model.cuda_graph", "true"]
     assert "SGD, Adam and AdamW" in fails([*args, "--model.optimizer", "torch.optim.RMSprop"], capsys)
+    compiled = ["--model.compile", "true", "--model.compile_mode", "reduce-overhead"]
+    assert "graphs of its own" in fails([*args, *compiled], capsys)
     assert not (tmp_path / "ck").exists()
 
 
