@@ -33,7 +33,7 @@ case "${1:-speed}" in
       | tee "$OUT/gpu_compare.md"
     ;;
   full)
-    /usr/bin/time -v python3 -m makemore fit --config configs/transformer.yaml --data.path .devdata/names.txt \
+    time python3 -m makemore fit --config configs/transformer.yaml --data.path .devdata/names.txt \
       --trainer.accelerator gpu --model.compile true --data.fused_steps 1000 --checkpoint_root /tmp/runs \
       --trainer.enable_progress_bar false 2>&1 | tee "$OUT/transformer_full.log"
     python3 -m makemore test --config configs/transformer.yaml --data.path .devdata/names.txt \
