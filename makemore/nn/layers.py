@@ -60,6 +60,7 @@ class BatchNorm1d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(dim))
         self.register_buffer("running_mean", torch.zeros(dim))
         self.register_buffer("running_var", torch.ones(dim))
+        self.register_load_state_dict_pre_hook(_take_saved_shapes)
 
     def _reduce_dims(self, x: torch.Tensor) -> tuple[int, ...]:
         if x.ndim == 2 or self.batch_dim_only:
@@ -102,13 +103,13 @@ class BatchNorm1d(nn.Module):
         self.running_mean.lerp_(mean.to(self.running_mean.dtype), m)
         self.running_var.lerp_(var.to(self.running_var.dtype), m)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # A V3 checkpoint holds (T, C) running buffers; take their shape before copying.
-        for name in ("running_mean", "running_var"):
-            saved = state_dict.get(prefix + name)
-            if saved is not None and saved.shape != getattr(self, name).shape:
-                setattr(self, name, torch.empty_like(saved))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+def _take_saved_shapes(module: BatchNorm1d, state_dict: dict, prefix: str, *args) -> None:
+    """A V3 checkpoint holds (T, C) running buffers: take their shape before they are copied in."""
+    for name in ("running_mean", "running_var"):
+        saved = state_dict.get(prefix + name)
+        if saved is not None and saved.shape != getattr(module, name).shape:
+            setattr(module, name, torch.empty_like(saved, device=getattr(module, name).device))
 
 
 class Tanh(nn.Module):

@@ -17,7 +17,7 @@ The tests stand in for a CUDA graph on a CPU by recording a step's operations wi
 ``TorchDispatchMode`` (``tests/training/graph_stand_in.py``), public in use but in a private
 module, and refuse the operators that wait for the host, whose names start with an underscore.
 
-Written for lightning 2.5.5 to 2.6 and torch 2 from 2.4 (``pyproject.toml`` bounds both);
+Written for lightning 2.5.5 to 2.6 and torch 2 from 2.5 (``pyproject.toml`` bounds both);
 ``tests/training/test_private.py`` fails loudly if any of these members changes.
 """
 

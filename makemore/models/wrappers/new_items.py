@@ -87,6 +87,7 @@ class NewItems(CharModel):
         self.register_buffer("rates", torch.zeros(0, dtype=torch.float64))
         self._trie = None  # (children (nodes, V), paths (items, T + 1)), built from ``seen``
         self._masses = None  # (fingerprint of the weights and shares, a, S per node)
+        self.register_load_state_dict_pre_hook(_take_saved_sizes)
 
     @classmethod
     def reads(cls, init_args: dict) -> str:
@@ -131,17 +132,6 @@ class NewItems(CharModel):
         self.rates = ((kinds + SMOOTHING) / (kinds.sum() + SMOOTHING * len(kinds))).to(device)
         self._trie = self._masses = None
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        for name in ("seen", "seen_counts", "seen_scores", "rates"):  # their sizes come from the data
-            if prefix + name in state_dict:
-                setattr(self, name, torch.empty_like(state_dict[prefix + name], device=self.seen.device))
-        self._trie = self._masses = None
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    def _apply(self, fn, *args, **kwargs):
-        self._trie = self._masses = None  # cached on the old device
-        return super()._apply(fn, *args, **kwargs)
-
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         logits = self.net(idx)
         if self.training or len(self.seen) == 0:
@@ -184,7 +174,7 @@ class NewItems(CharModel):
         return logits.log_softmax(dim=-1) + shift.to(logits.dtype)
 
     def _children(self) -> torch.Tensor:
-        if self._trie is None:
+        if self._trie is None or self._trie[0].device != self.seen.device:  # built on another device
             self._trie = _trie(self.seen, self.vocab_size)
         return self._trie[0]
 
@@ -194,7 +184,7 @@ class NewItems(CharModel):
         # key is their values' sum, with the shares' settings.
         with torch.no_grad():
             weights = float(sum(p.double().sum() for p in self.net.parameters()))
-        fingerprint = (self.power, self.repeat_weight, weights)
+        fingerprint = (self.power, self.repeat_weight, weights, self.seen.device)
         if self._masses is None or self._masses[0] != fingerprint:
             self._masses = (fingerprint, *self._weighted_masses())
         return self._masses[1], self._masses[2]
@@ -224,6 +214,14 @@ class NewItems(CharModel):
         masses = torch.zeros(len(children), dtype=torch.float64, device=targets.device)
         masses.index_add_(0, paths[keep], below[keep])
         return a, masses
+
+
+def _take_saved_sizes(module: NewItems, state_dict: dict, prefix: str, *args) -> None:
+    """The seen items' buffers take the sizes of the checkpoint's (they come from the data)."""
+    for name in ("seen", "seen_counts", "seen_scores", "rates"):
+        if prefix + name in state_dict:
+            setattr(module, name, torch.empty_like(state_dict[prefix + name], device=module.seen.device))
+    module._trie = module._masses = None
 
 
 def _trie(seen: torch.Tensor, vocab_size: int) -> tuple[torch.Tensor, torch.Tensor]:
