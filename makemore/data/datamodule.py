@@ -32,7 +32,8 @@ class NamesDataModule(L.LightningDataModule):
         batches_per_epoch: random batches per epoch; validation and checkpoints run at each
             epoch's end, so this is the validation interval in steps.
         fused_steps: training batches stacked into one ``training_step`` call (one optimizer
-            step each); more amortise Lightning's per-call cost on tiny nets.
+            step each); more amortise Lightning's per-call cost on tiny nets. Taken down to the
+            largest count that divides ``batches_per_epoch``; the batches are the same either way.
         eval_tokens: tokens per batch when evaluating a split: that many window examples, or
             that many over ``block_size`` items of a sequence batch (so long items cost memory
             in proportion, not by the item).
@@ -78,11 +79,11 @@ class NamesDataModule(L.LightningDataModule):
         self.path = str(path or BUNDLED_DATASET)
         self.batch_size = batch_size
         self.batches_per_epoch = batches_per_epoch
-        if fused_steps < 1 or batches_per_epoch % fused_steps:
-            raise MakemoreError(
-                f"data.fused_steps={fused_steps} must be >= 1 and divide data.batches_per_epoch={batches_per_epoch}"
-            )
-        self.fused_steps = fused_steps
+        if fused_steps < 1:
+            raise MakemoreError(f"data.fused_steps must be at least 1, got {fused_steps}")
+        # Blocks end where epochs do (validation, checkpoints); the batches do not depend on it.
+        fits = range(1, min(fused_steps, batches_per_epoch) + 1)
+        self.fused_steps = max(n for n in fits if batches_per_epoch % n == 0)
         self.eval_tokens = eval_tokens
         self.items = read_items(self.path)
         self.vocab = Vocabulary.from_items(self.items)

@@ -8,7 +8,6 @@ refused in one line when it cannot apply yet; and the schedule and loggers are f
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -44,9 +43,7 @@ def take_epoch_length(config) -> None:
             raise MakemoreError(f"--trainer.{flag} {value}: give a number of optimizer steps (>= 1) or a fraction")
         steps = min(steps, value)
         config.trainer[flag] = None
-    if steps != config.data.batches_per_epoch:
-        config.data.fused_steps = math.gcd(config.data.fused_steps, steps)  # blocks end where epochs do
-        config.data.batches_per_epoch = steps
+    config.data.batches_per_epoch = steps  # the data module fits its blocks of steps to it
 
 
 def take_accumulation(trainer) -> int:

@@ -103,6 +103,14 @@ def test_train_batches_are_stacked_for_fused_steps(words_file):
     assert x.shape == (3, 4, 8) and y.shape == (3, 4)
 
 
+@pytest.mark.parametrize("asked, epoch, taken", [(200, 100, 100), (50, 120, 40), (7, 100, 5), (3, 6, 3)])
+def test_blocks_of_steps_end_where_epochs_end(words_file, asked, epoch, taken):
+    # A user's --data.batches_per_epoch needs no matching --data.fused_steps: the block shrinks.
+    dm = NamesDataModule(path=str(words_file), batch_size=4, batches_per_epoch=epoch, fused_steps=asked)
+    blocks = [len(block) for block in dm.train_dataloader()]
+    assert dm.fused_steps == taken and blocks == [taken] * (epoch // taken)
+
+
 @pytest.mark.parametrize("examples", ["windows", "sequences"])
 def test_batches_are_gathered_on_the_device_their_ids_are_on(words_file, examples):
     # "meta" stands in for an accelerator: every tensor of the gather must follow the ids there.
