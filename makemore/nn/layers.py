@@ -165,11 +165,16 @@ class LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Half-precision input is normalised in float32, as torch's layer_norm does: the backward
+        # pass of rsqrt goes as var^-1.5, which overflows float16 for any var below ~6e-4.
+        half = x.dtype in (torch.float16, torch.bfloat16)
+        wide = x.float() if half else x
         # Two passes, mean then squared deviations: on a CPU, torch.var_mean over the last
         # dimension measured 5x slower than these three reductions together (torch 2.13).
-        centred = x - x.mean(dim=-1, keepdim=True)
+        centred = wide - wide.mean(dim=-1, keepdim=True)
         var = (centred * centred).mean(dim=-1, keepdim=True)
-        return centred * torch.rsqrt(var + self.eps) * self.weight + self.bias
+        normed = centred * torch.rsqrt(var + self.eps)
+        return (normed.to(x.dtype) if half else normed) * self.weight + self.bias
 
 
 class GELU(nn.Module):

@@ -145,6 +145,21 @@ def test_layernorm_matches_f_layer_norm():
     assert_close(mine, [x.grad, w.grad, b.grad], atol=1e-4, rtol=1e-4)
 
 
+def test_layernorm_in_float16_matches_f_layer_norm_with_finite_gradients():
+    # A residual stream at init is small: in float16, var^-1.5 in rsqrt's backward would overflow.
+    torch.manual_seed(0)
+    layer = LayerNorm(64).half()
+    x = (torch.randn(8, 64) * 0.02).half().requires_grad_()
+    scale = torch.randn(8, 64)
+    layer(x).float().pow(2).mul(scale).sum().backward()
+    mine = grads(x, layer.weight, layer.bias)
+    assert all(torch.isfinite(g).all() for g in mine)
+    x.grad = None
+    w, b = (t.detach().clone().requires_grad_() for t in (layer.weight, layer.bias))
+    F.layer_norm(x, (64,), w, b, eps=1e-5).float().pow(2).mul(scale).sum().backward()
+    assert_close(mine, [x.grad, w.grad, b.grad], atol=1e-2, rtol=1e-2)
+
+
 def test_gelu_matches_f_gelu():
     x = torch.linspace(-6, 6, 101, requires_grad=True)
     GELU()(x).pow(2).sum().backward()
