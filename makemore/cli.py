@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import sys
+import warnings
 from pathlib import Path
 
 import yaml
 from jsonargparse import ArgumentError
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only
 
 from makemore.data.datamodule import NamesDataModule
 from makemore.errors import MakemoreError
 from makemore.inference.loading import read_checkpoint
 from makemore.models import resolve
-from makemore.training import flags
+from makemore.training import flags, loggers
 from makemore.training.checkpoint import RunCheckpoint
 from makemore.training.module import CharLM
 from makemore.training.progress import StepProgressBar
@@ -37,6 +40,11 @@ TRAINER_DEFAULTS = {
         "init_args": {"save_dir": "checkpoints", "default_hp_metric": False},
     },
 }
+
+
+# Each run has a directory of its own, which holds the run's config.yaml before Lightning's
+# checkpoint callback looks at it (and a resumed run's checkpoints): nothing to warn about.
+warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 
 
 class MakemoreCLI(LightningCLI):
@@ -73,7 +81,8 @@ class MakemoreCLI(LightningCLI):
         )
 
     def parse_arguments(self, parser, args) -> None:
-        self.config = parser.parse_args(with_bases(sys.argv[1:] if args is None else list(args)))
+        args = loggers.with_logger_dirs(with_bases(sys.argv[1:] if args is None else list(args)))
+        self.config = parser.parse_args(args)
         # Before Lightning reads the checkpoint's hyperparameters: a bad file is one line, not a
         # traceback, and validate/test know which checkpoint they evaluate.
         if self.config.get("subcommand") not in ("fit", "validate", "test"):
@@ -93,10 +102,14 @@ class MakemoreCLI(LightningCLI):
         _match_examples_to_net(config)
         if self.subcommand == "fit":
             flags.check_steps(config)
+            flags.refuse_barebones(config.trainer)
             self.clipping = flags.take_clipping(config.trainer)
             self.accumulate = flags.take_accumulation(config.trainer)
             flags.checkpointing_off(config)
             flags.take_epoch_length(config)
+            flags.monitors_by_step(config)
+            flags.take_val_share(config)
+            self.overfit = flags.take_overfit(config)
         flags.follow_max_steps(config)
         root = _runs_root(config)
         name = config.run_name or _config_stem(config) or "run"
@@ -121,7 +134,16 @@ class MakemoreCLI(LightningCLI):
         # The run directory reaches the Trainer and the checkpoints when they are built, not
         # through the config: the run's saved config.yaml must not send a later run into it.
         self.run_dir = run_dir
-        flags.log_into(config.trainer.logger, run_dir)
+        loggers.log_into(config.trainer.logger, run_dir)
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except ValueError as err:  # jsonargparse's account of a class it could not build
+            missing = re.search(r"class_path '([^']+)':\s*(Requirement '[^']+' not met\.[^\n]*)", str(err))
+            if missing is None:
+                raise
+            raise MakemoreError(f"{missing[1]}: {missing[2]}") from None
 
     def instantiate_trainer(self, **kwargs):
         """The Trainer of the config, with a progress bar that counts optimizer steps in ``fit``
@@ -136,7 +158,8 @@ class MakemoreCLI(LightningCLI):
     def after_fit(self) -> None:
         """LightningCLI's hook after ``fit``: a run that validated a subset of the validation
         split ends with the whole of it (the figure to report)."""
-        if self.datamodule.validates_a_subset and self.trainer.state.status == "finished":
+        whole = self.trainer.limit_val_batches == 1.0 and isinstance(self.trainer.limit_val_batches, float)
+        if whole and self.datamodule.validates_a_subset and self.trainer.state.status == "finished":
             rank_zero_info("validating the whole validation split (during fit: data.val_items of it)")
             self.trainer.validate(self.model, datamodule=self.datamodule)
 
@@ -146,6 +169,7 @@ class MakemoreCLI(LightningCLI):
         self.model.check_optimizer()  # a bad optimizer setting fails here, before any file is written
         self.model.gradient_clip_val, self.model.gradient_clip_algorithm = self.clipping
         self.model.accumulate = self.datamodule.accumulate = self.accumulate
+        self.datamodule.overfit_batches = self.overfit
         self.model.uses_cuda_graph(self.trainer)  # asked for and impossible: one line, before any file
         if self.trainer.fast_dev_run:  # Lightning writes no checkpoint or log: no run to keep
             print("fast_dev_run: a trial of the loops; nothing is written", file=sys.stderr)
@@ -260,6 +284,10 @@ def main(args: list[str] | None = None) -> None:
         run(args)  # None: LightningCLI reads sys.argv itself
     except MakemoreError as err:
         print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except (MisconfigurationException, ModuleNotFoundError) as err:
+        # Lightning's word on a flag it cannot apply, or a package a named class needs (a logger's)
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         raise SystemExit(2) from None
     except ArgumentError as err:
         command = " ".join(["python -m makemore", *[a for a in argv[:1] if a in ("fit", "validate", "test")]])

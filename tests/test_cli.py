@@ -1,7 +1,9 @@
 """In-process runs of the CLI on a tiny config: fit, validate, test, resume, and bad input."""
 
+import importlib.util
 import math
 import shutil
+import warnings
 
 import pytest
 import torch
@@ -191,6 +193,29 @@ def test_the_schedule_ends_with_the_runs_max_steps(words_file, tmp_path):
     assert optimizer.param_groups[0]["lr"] == pytest.approx(floor)  # at its floor when the run ends
 
 
+def test_the_schedule_ends_with_max_epochs_and_limit_val_batches_takes_a_share_of_the_items(words_file, tmp_path):
+    args = tiny_fit_args(words_file, tmp_path, config="configs/lstm.yaml", steps=-1)
+    share = ["--trainer.limit_val_batches", "0.5"]  # the tiny split makes one evaluation batch
+    cli = run([*args, "--trainer.max_epochs", "2", *share, "--model.lr_scheduler.init_args.warmup_steps", "5"])
+    assert cli.model.lr_schedulers().total_steps == 40 and cli.trainer.global_step == 40  # 2 epochs of 20
+    validated = len(cli.datamodule.splits["val_during_fit"])
+    assert validated == round(len(cli.datamodule.splits["val"]) / 2)
+
+
+def test_overfit_batches_trains_on_the_same_batches_over_and_over(words_file, tmp_path):
+    cli = run([*tiny_fit_args(words_file, tmp_path, steps=20), "--trainer.overfit_batches", "2"])
+    ids = torch.cat(list(cli.datamodule.train_dataloader()))
+    assert len(ids) == 20 and torch.equal(ids[::2], ids[:1].expand(10, -1)) and not torch.equal(ids[0], ids[1])
+
+
+@pytest.mark.parametrize("config", ["configs/v4.yaml", "configs/lstm.yaml"])  # our SGD, torch's AdamW
+def test_the_schedule_sees_the_optimizer_step_first(words_file, tmp_path, config):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run(tiny_fit_args(words_file, tmp_path, config=config, steps=10))
+    assert not [w for w in caught if "lr_scheduler.step()" in str(w.message)]
+
+
 def test_default_root_dir_is_where_the_runs_go(words_file, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = [a for a in tiny_fit_args(words_file, tmp_path / "unused", steps=5) if a != str(tmp_path / "unused")]
@@ -285,11 +310,28 @@ def test_checkpointing_off_writes_no_checkpoint(words_file, tmp_path):
 
 @pytest.mark.parametrize(
     "flag, problem",
-    [(["--trainer.accumulate_grad_batches", "0"], "whole number >= 1"), (["--trainer.precision", "16-mixed"], "bf16")],
+    [
+        (["--trainer.accumulate_grad_batches", "0"], "whole number >= 1"),
+        (["--trainer.precision", "16-mixed"], "bf16"),
+        (["--trainer.barebones", "true"], "fit_vs_plain"),
+        (["--trainer.overfit_batches", "21"], "from 1 to data.batches_per_epoch (20)"),
+        (["--trainer.accelerator", "mps"], "MPSAccelerator"),  # Lightning's own word, in one line
+        (["--trainer.precision", "transformer-engine"], "pip install"),  # a package it needs is missing
+    ],
 )
 def test_flags_that_cannot_apply_are_one_line(words_file, tmp_path, capsys, flag, problem):
+    if flag[-1] == "mps" and torch.backends.mps.is_available():
+        pytest.skip("this machine has an MPS device")
     assert problem in fails([*tiny_fit_args(words_file, tmp_path / "ck"), *flag], capsys)
-    assert not (tmp_path / "ck").exists()
+    assert not (tmp_path / "ck").exists() or list((tmp_path / "ck").iterdir()) == []
+
+
+def test_a_logger_whose_package_is_missing_is_one_line(words_file, tmp_path, capsys):
+    if importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed here")
+    line = fails([*tiny_fit_args(words_file, tmp_path / "ck"), "--trainer.logger+=WandbLogger"], capsys)
+    assert line.startswith("error: lightning.pytorch.loggers.WandbLogger: Requirement 'wandb")
+    assert not (tmp_path / "ck").exists() or list((tmp_path / "ck").iterdir()) == []
 
 
 def test_accumulating_two_batches_is_one_step_on_both(words_file, tmp_path):
@@ -312,11 +354,18 @@ def test_val_check_interval_counts_optimizer_steps(words_file, tmp_path):
     assert [step for step, _ in curve(tmp_path / "v4-1", "val_loss")] == [10, 20, 30]
 
 
-def test_a_csv_logger_writes_into_the_run_directory(words_file, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "logger",
+    [
+        ["--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir", "elsewhere"],
+        ["--trainer.logger+=CSVLogger"],  # added to TensorBoard's, with no save_dir (which CSVLogger requires)
+    ],
+)
+def test_a_csv_logger_writes_into_the_run_directory(words_file, tmp_path, monkeypatch, logger):
     monkeypatch.chdir(tmp_path)
-    logger = ["--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir", "elsewhere"]
     run([*tiny_fit_args(words_file, tmp_path / "ck", steps=20), *logger])
     assert (tmp_path / "ck" / "v4-1" / "metrics.csv").is_file() and not (tmp_path / "elsewhere").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "words.txt"]  # nothing in the working folder
 
 
 def test_limit_train_batches_counts_optimizer_steps(words_file, tmp_path):
@@ -356,11 +405,11 @@ def test_lightnings_callbacks_do_their_job_in_a_run(words_file, tmp_path):
         *("--trainer.callbacks+=LearningRateMonitor", "--trainer.callbacks+=DeviceStatsMonitor"),
         *("--trainer.callbacks+=ModelCheckpoint", "--trainer.callbacks.filename", "extra-{step}"),
     ]
-    # The monitors log every log_every_n_steps training_step calls: one optimizer step each with fused_steps 1
-    per_step = ["--data.fused_steps", "1", "--trainer.log_every_n_steps", "5"]
+    # The monitors log every log_every_n_steps training_step calls: the run makes each call one optimizer step
     args = tiny_fit_args(words_file, tmp_path, steps=60)
-    cli = run([*args, "--data.batches_per_epoch", "10", *per_step, *callbacks])
+    cli = run([*args, "--data.batches_per_epoch", "10", "--trainer.log_every_n_steps", "5", *callbacks])
     assert cli.trainer.global_step == 20  # stopped by EarlyStopping at its second validation
+    assert cli.datamodule.fused_steps == 1
     run_dir = tmp_path / "v4-1"
     assert (run_dir / "last.ckpt").is_file() and (run_dir / "extra-step=20.ckpt").is_file()
     assert [step for step, _ in curve(run_dir, "lr-SGD")] == [4, 9, 14, 19]

@@ -17,6 +17,9 @@ class StepBatchSampler(torch.utils.data.Sampler):
     to the end of that epoch, so a run resumed at any step, mid-epoch or past the end of a
     finished run, trains on exactly what an unbroken run would.
 
+    ``repeat=N`` (``--trainer.overfit_batches``): step ``s`` trains on the batch of step
+    ``s % N`` instead, the same ``N`` batches over and over.
+
     Ranks: every rank draws the global ``(batches, batch_size * world_size)`` table and keeps
     its own columns, so ``world_size`` ranks with batch ``b`` see exactly the batches of one
     process with batch ``b * world_size``, split without overlap.
@@ -32,8 +35,10 @@ class StepBatchSampler(torch.utils.data.Sampler):
         current_step: Callable[[], int] = lambda: 0,
         rank: int = 0,
         world_size: int = 1,
+        repeat: int = 0,
     ):
         self.fused_steps = fused_steps
+        self.repeat = repeat
         self.num_examples = num_examples
         self.batch_size = batch_size
         self.batches_per_epoch = batches_per_epoch
@@ -53,7 +58,11 @@ class StepBatchSampler(torch.utils.data.Sampler):
 
     def __iter__(self):
         epoch, done = divmod(self.current_step(), self.batches_per_epoch)
-        yield from self.epoch_table(epoch)[done:].split(self.fused_steps)
+        table = self.epoch_table(epoch if not self.repeat else 0)
+        if self.repeat:
+            steps = torch.arange(epoch * self.batches_per_epoch, (epoch + 1) * self.batches_per_epoch)
+            table = table[steps % self.repeat]
+        yield from table[done:].split(self.fused_steps)
 
 
 class ExampleIds(torch.utils.data.Dataset):

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from makemore.data.batches import ExampleIds, StepBatchSampler
 from makemore.data.items import BUNDLED_DATASET, read_items, split_items
+from makemore.data.packing import pack
 from makemore.data.tokens import Examples, TokenSplit
 from makemore.data.vocab import Vocabulary
 from makemore.errors import MakemoreError
@@ -39,8 +40,8 @@ class NamesDataModule(L.LightningDataModule):
             in proportion, not by the item).
         val_items: the validations during ``fit`` evaluate at most this many validation items,
             the same ones each time (drawn by ``split_seed``), so a large file does not make
-            each one cost minutes; 0: all. ``validate``, ``test`` and the end of ``fit``
-            evaluate the whole split.
+            each one cost minutes; 0: all; a number below 1: that share of them (at least one).
+            ``validate``, ``test`` and the end of ``fit`` evaluate the whole split.
         max_item_length: for sequence examples, the longest item accepted: every sequence is
             as long as the longest item, so one outlier would make every step pay for it.
         split_seed: seed of the shuffle before the split (42: the lecture's split).
@@ -61,7 +62,7 @@ class NamesDataModule(L.LightningDataModule):
         train_fraction: float = 0.8,
         val_fraction: float = 0.1,
         max_item_length: int = 100,
-        val_items: int = 50_000,
+        val_items: int | float = 50_000,
     ):
         super().__init__()
         # Saved in checkpoints: predict finds the data and its split (block_size is the model's).
@@ -107,8 +108,12 @@ class NamesDataModule(L.LightningDataModule):
         self.hparams.update(examples=self.examples)  # as resolved; a path of None is the bundled file
         parts = split_items(self.items, split_seed, train_fraction, val_fraction)
         self.splits = dict(zip(("train", "val", "test"), parts))
-        if val_items < 0:
-            raise MakemoreError(f"data.val_items must be >= 0 (0: all), got {val_items}")
+        if val_items < 0 or isinstance(val_items, float) and not (0 < val_items < 1 or val_items.is_integer()):
+            raise MakemoreError(
+                f"data.val_items must be a count >= 0 (0: all) or a share between 0 and 1, got {val_items}"
+            )
+        if isinstance(val_items, float):
+            val_items = max(1, round(val_items * len(parts[1]))) if val_items < 1 else int(val_items)
         if 0 < val_items < len(parts[1]):  # the same subset every validation, in split order
             chosen = sorted(random.Random(split_seed).sample(range(len(parts[1])), val_items))
             self.splits["val_during_fit"] = [parts[1][i] for i in chosen]
@@ -126,7 +131,9 @@ class NamesDataModule(L.LightningDataModule):
             )
         self._tokens: dict[str, TokenSplit] = {}
         self._train_on: dict[torch.device, Examples] = {}  # the training split on each device used
+        self.pack_rows = None  # set by the model: training batches packed in rows this much wider (None: padded)
         self.accumulate = 1  # batches per optimizer step (--trainer.accumulate_grad_batches, set by the CLI)
+        self.overfit_batches = 0  # train on the first N batches only (--trainer.overfit_batches, set by the CLI)
         self.sampling_seed = torch.initial_seed()  # the run's seed (LightningCLI seeds before this)
 
     def dataset(self, split: str) -> Examples:
@@ -146,6 +153,19 @@ class NamesDataModule(L.LightningDataModule):
             self._train_on[ids.device] = Examples(dataset.split.to(ids.device), self.examples, self.block_size)
         return self._train_on[ids.device][ids]
 
+    def on_before_batch_transfer(self, batch, dataloader_idx: int):
+        # Training batches arrive as example ids. Packed ones are built here, on the host, before
+        # moving to an accelerator: planning the rows reads every item's length. The others are
+        # gathered after the move, where the split's tokens are.
+        if isinstance(batch, torch.Tensor) and self.pack_rows is not None:
+            return pack(*self.gather_train(batch), self.pack_rows)
+        return batch
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if isinstance(batch, torch.Tensor):  # example ids, on the device now
+            return self.gather_train(batch)
+        return batch
+
     def tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """All of the split's examples at once, as ``(inputs, targets)``."""
         return self.dataset(split)[:]
@@ -161,7 +181,7 @@ class NamesDataModule(L.LightningDataModule):
         rank, world = self._rank_and_world()
         sampler = StepBatchSampler(
             len(dataset), self.batch_size * self.accumulate, self.batches_per_epoch, self.sampling_seed,
-            self.fused_steps, self._current_step, rank, world,
+            self.fused_steps, self._current_step, rank, world, self.overfit_batches,
         )  # fmt: skip
         return _loader(ExampleIds(len(dataset)), sampler)
 

@@ -24,7 +24,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 from torchmetrics import MeanMetric
 
-from makemore.data.packing import pack, step_batches
+from makemore.data.packing import step_batches
 from makemore.data.vocab import Vocabulary
 from makemore.errors import MakemoreError, TrainingDiverged
 from makemore.inference.generate import sample
@@ -132,6 +132,8 @@ class CharLM(L.LightningModule):
         self.graph_steps = self.uses_cuda_graph(self.trainer)
         mode = pick_mode(self.compile_mode, self.device, self.graph_steps)
         self._train_loss = compiled_loss(self.net, mode) if self.compiled else self.net.loss
+        packs = self.packs_batches and not self.fixed_shapes
+        self.trainer.datamodule.pack_rows = self.net.pack_rows if packs else None
 
     def uses_cuda_graph(self, trainer: L.Trainer) -> bool:
         """Whether ``fit`` captures its steps (``--model.cuda_graph``); impossible when asked: one line."""
@@ -167,19 +169,6 @@ class CharLM(L.LightningModule):
 
     def on_train_end(self) -> None:
         gc.unfreeze()
-
-    def on_before_batch_transfer(self, batch, dataloader_idx: int):
-        # Training batches arrive as example ids (NamesDataModule.gather_train). Packed batches are
-        # built here, on the host, before moving to an accelerator: planning the rows reads every
-        # item's length. The others are built after the move, where the data already is.
-        if isinstance(batch, torch.Tensor) and self.packs_batches and not self.fixed_shapes:
-            return pack(*self.trainer.datamodule.gather_train(batch), self.net.pack_rows)
-        return batch
-
-    def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        if isinstance(batch, torch.Tensor):  # example ids, on the device now
-            return self.trainer.datamodule.gather_train(batch)
-        return batch
 
     @property
     def fixed_shapes(self) -> bool:

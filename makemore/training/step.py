@@ -36,8 +36,11 @@ class OptimizerStep:
         self.optimizer = module.optimizers()
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
         inner = self.optimizer.optimizer
-        # torch's own step: Lightning's per-step hooks cost more than a step; ours without torch's wrapper
-        self.update = inner.update if isinstance(inner, SGD) else inner.step
+        # torch's own step: Lightning's per-step hooks cost more than a step. Ours skips torch's
+        # wrapper too, after the first step: through it, a schedule sees that the optimizer
+        # stepped first (torch would warn that it did not).
+        self.update = inner.step
+        self.later_update = inner.update if isinstance(inner, SGD) else inner.step
         self.ema_net = module.ema_net
         self.averaged = list(module.net.parameters()) if self.ema_net is not None else None  # its order
         self.sums_gradients = accumulate > 1 or world_size() > 1
@@ -75,6 +78,7 @@ class OptimizerStep:
             self.scaler.update()
         else:
             self.update()
+            self.update = self.later_update
         if self.ema_weight is not None:
             self.ema_net.update_by(self.averaged, self.ema_weight)
         elif self.ema_net is not None:
