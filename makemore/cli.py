@@ -18,11 +18,10 @@ from makemore.errors import MakemoreError
 from makemore.inference.loading import read_checkpoint
 from makemore.models import resolve
 from makemore.training import flags, loggers
-from makemore.training.checkpoint import RunCheckpoint
+from makemore.training.checkpoint import ForgetFailedStart, RunCheckpoint
 from makemore.training.module import CharLM
 from makemore.training.progress import StepProgressBar
 from makemore.training.runs import (
-    ForgetFailedStart,
     check_writable,
     claim_run_dir,
     evaluation_checkpoint,
@@ -277,7 +276,7 @@ def main(args: list[str] | None = None) -> None:
     argv = sys.argv[1:] if args is None else list(args)
     try:
         if argv[:1] == ["predict"]:
-            from makemore.inference.predict import main as predict  # a checkpoint alone: no config, no data
+            from makemore.inference.predict import command as predict  # a checkpoint alone: no config, no data
 
             predict(argv[1:])
             return

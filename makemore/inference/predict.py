@@ -118,6 +118,15 @@ def score_items(loaded, items: list[str]) -> None:
         )
 
 
+def command(argv: list[str]) -> None:
+    """``makemore predict``: a user's mistake ends in one ``error:`` line and exit status 2."""
+    try:
+        main(argv)
+    except MakemoreError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
     check(args)

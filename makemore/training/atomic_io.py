@@ -5,7 +5,8 @@ over it (a rename within one folder is atomic), and the folder is flushed too: a
 the name holds a complete file, even after a power cut. Lightning's own local save (an fsspec
 transaction) also writes aside and moves, but flushes neither the file nor the folder, so after
 a crash of the machine the new name can point at an empty file; this module is kept for those
-two fsyncs. Remote URLs still take Lightning's path.
+two fsyncs (``makemore.training.checkpoint.AtomicCheckpointIO``). Remote URLs still take
+Lightning's path.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import torch
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 
 def write_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
@@ -43,13 +43,3 @@ def write_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> Non
 def save_atomically(obj, path: str | Path) -> None:
     """``torch.save(obj, path)``, but a crash at any point leaves the old file at ``path``."""
     write_atomically(path, lambda f: torch.save(obj, f))
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint IO with atomic local writes (remote URLs keep Lightning's path)."""
-
-    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
-        if "://" in str(path):
-            super().save_checkpoint(checkpoint, path, storage_options)
-        else:
-            save_atomically(checkpoint, path)

@@ -3,19 +3,23 @@ Ctrl-C or SIGTERM; written atomically, so a crash never costs the previous one.
 
 Lightning refreshes ``last.ckpt`` only when it also saved a new best checkpoint, so after a
 validation that did not improve, ``last`` would lag behind and a resume would repeat work.
+Also here: the checkpoint IO that writes atomically, and the callback that removes the
+directory of a run that failed before its first step.
 """
 
 from __future__ import annotations
 
+import shutil
 import signal
 import threading
+from pathlib import Path
 
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 
 from makemore.errors import MakemoreError, TrainingDiverged
-from makemore.training.atomic_io import AtomicCheckpointIO
+from makemore.training.atomic_io import save_atomically
 from makemore.training.private import last_saved_step, saves_at_epoch_end, skips_saving, write_last
 
 
@@ -126,3 +130,25 @@ class RunCheckpoint(ModelCheckpoint):
         super().on_validation_end(trainer, pl_module)
         if not saves_at_epoch_end(self, trainer):
             self._refresh_last(trainer)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint IO with atomic local writes (remote URLs keep Lightning's path)."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        if "://" in str(path):
+            super().save_checkpoint(checkpoint, path, storage_options)
+        else:
+            save_atomically(checkpoint, path)
+
+
+class ForgetFailedStart(Callback):
+    """Removes a fresh run directory when the run fails before its first optimizer step: it holds
+    nothing worth keeping (no checkpoint, no curve), only a trace of a start that did not happen."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if trainer.global_step == 0 and trainer.is_global_zero and not any(self.run_dir.glob("*.ckpt")):
+            shutil.rmtree(self.run_dir, ignore_errors=True)

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
-
-from lightning.pytorch.callbacks import Callback
 
 from makemore.errors import MakemoreError
 
@@ -91,15 +88,3 @@ def last_checkpoint(root: str | Path, name: str) -> Path:
         f"no run named {name!r} with a last.ckpt under {root}/ to resume; "
         "pass --ckpt_path PATH or the --run_name of an earlier run"
     )
-
-
-class ForgetFailedStart(Callback):
-    """Removes a fresh run directory when the run fails before its first optimizer step: it holds
-    nothing worth keeping (no checkpoint, no curve), only a trace of a start that did not happen."""
-
-    def __init__(self, run_dir: Path):
-        self.run_dir = Path(run_dir)
-
-    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        if trainer.global_step == 0 and trainer.is_global_zero and not any(self.run_dir.glob("*.ckpt")):
-            shutil.rmtree(self.run_dir, ignore_errors=True)

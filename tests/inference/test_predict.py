@@ -3,6 +3,8 @@
 import math
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -198,3 +200,17 @@ def test_fit_shows_samples_every_n_steps_and_logs_them_as_text(words_file, tmp_p
     events = EventAccumulator(str(tmp_path / "ck" / "v4-1"), size_guidance={"tensors": 0})
     events.Reload()
     assert [e.step for e in events.Tensors("samples/text_summary")] == [10, 20]
+
+
+def test_the_predict_command_starts_without_importing_lightning(ckpt):
+    # `python -m makemore predict` needs a checkpoint alone: Lightning's import was 2 s of its start.
+    code = (
+        "import sys; from makemore.__main__ import main; main(); "
+        "print('lightning' in sys.modules, 'jsonargparse' in sys.modules, file=sys.stderr)"
+    )
+    args = ["predict", "--ckpt_path", str(ckpt), "--num_samples", "2", "--seed", "0"]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 2
+    assert done.stderr.splitlines()[-1] == "False False"
