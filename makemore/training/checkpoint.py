@@ -17,6 +17,7 @@ from pathlib import Path
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from makemore.errors import MakemoreError, TrainingDiverged
 from makemore.training.atomic_io import save_atomically
@@ -99,12 +100,12 @@ class RunCheckpoint(ModelCheckpoint):
         if (stop or due) and self.save_last and last_saved_step(self) != trainer.global_step:
             self._write_last(trainer, between_validations=True)
         if stop:
-            written = f"wrote {self.last_model_path}" if self.last_model_path else "no checkpoint written"
-            rank_zero_info(
-                f"{'SIGTERM' if terminated else 'interrupted'} at step {trainer.global_step}: {written}; "
-                "continue with --ckpt_path last"
-            )
+            self._say_stopped(trainer, "SIGTERM" if terminated else "interrupted")
             trainer.should_stop = not terminated  # Ctrl-C: validate, then end as a finished run
+
+    def _say_stopped(self, trainer, how: str) -> None:
+        written = f"wrote {self.last_model_path}" if self.last_model_path else "no checkpoint written"
+        rank_zero_info(f"{how} at step {trainer.global_step}: {written}; continue with --ckpt_path last")
 
     def on_train_end(self, trainer, pl_module) -> None:
         if not trainer.fast_dev_run:  # Lightning's end-of-training save forgets that a dev run saves nothing
@@ -112,7 +113,13 @@ class RunCheckpoint(ModelCheckpoint):
         self._restore_handler()
 
     def on_exception(self, trainer, pl_module, exception) -> None:
-        if not isinstance(exception, TrainingDiverged):  # never save the weights that diverged
+        if isinstance(exception, SIGTERMException):
+            # Lightning's loops also stop for SIGTERM between blocks: in a validation or at an
+            # epoch's end, before on_train_batch_end saw it. The weights are a whole step's.
+            if self.save_last and trainer.global_step > 0 and last_saved_step(self) != trainer.global_step:
+                self._write_last(trainer)
+            self._say_stopped(trainer, "SIGTERM")
+        elif not isinstance(exception, TrainingDiverged):  # never save the weights that diverged
             super().on_exception(trainer, pl_module, exception)
         self._restore_handler()
 

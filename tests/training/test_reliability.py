@@ -156,6 +156,18 @@ def test_sigterm_writes_last_at_the_next_block_and_exits_cleanly(words_file, tmp
     assert 500 < stopped < 100_000 and f"SIGTERM at step {stopped}: wrote" in err
 
 
+def test_sigterm_during_a_validation_writes_last_and_the_resume_equals_an_unbroken_run(words_file, tmp_path):
+    args = fit_args(words_file, tmp_path / "b", "configs/v5.yaml", 1000, every=0)
+    sigterm = ["--trainer.callbacks+=tests.training.sigterm_callback.SigtermInValidation"]
+    code, err = finish(start([*args, *sigterm]))
+    last = tmp_path / "b" / "v5-1" / "last.ckpt"
+    assert code == 0 and "Traceback" not in err, err
+    assert saved_step(last) == 500 and "SIGTERM at step 500: wrote" in err  # the validation at 500 stopped
+    assert finish(start([*args, "--ckpt_path", "last"]))[0] == 0
+    run(fit_args(words_file, tmp_path / "a", "configs/v5.yaml", 1000, every=0))
+    assert_same_weights(weights(last), weights(tmp_path / "a" / "v5-1" / "last.ckpt"))
+
+
 @pytest.mark.slow
 def test_v5_killed_at_a_random_moment_resumes_to_the_same_val_loss(tmp_path):
     """The acceptance check at a real size: V5 on the bundled names, 20,000 steps, SIGKILL at a
