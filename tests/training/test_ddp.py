@@ -30,40 +30,48 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _batchnorm_on_rank(rank: int, port: int, shape: tuple, batch_dim_only: bool, results: dict) -> None:
+CASES = {"2d": ((8, 5), False), "3d": ((6, 4, 3), False), "v3-bug": ((6, 4, 3), True)}
+
+
+def _batchnorm_on_rank(rank: int, port: int, results: dict) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
     try:
-        torch.manual_seed(0)  # the same global batch and weights on every rank
-        x = torch.randn(shape) * 3 + 1
-        upstream = torch.randn(shape)  # the gradient arriving from the layers above
-        bn = BatchNorm1d(shape[-1], batch_dim_only=batch_dim_only)
-        bn.weight.data.uniform_(0.5, 1.5)
-        bn.bias.data.uniform_(-0.5, 0.5)
-        mine = x.chunk(WORLD)[rank].clone().requires_grad_()
-        out = bn(mine)
-        (out * upstream.chunk(WORLD)[rank]).sum().backward()
-        for p in bn.parameters():  # the gradient all-reduce DDP does
-            dist.all_reduce(p.grad)
-        results[rank] = {
-            "out": out.detach(),
-            "x_grad": mine.grad,
-            "w_grad": bn.weight.grad,
-            "b_grad": bn.bias.grad,
-            "running_mean": bn.running_mean,
-            "running_var": bn.running_var,
-        }
+        for case, (shape, batch_dim_only) in CASES.items():
+            torch.manual_seed(0)  # the same global batch and weights on every rank
+            x = torch.randn(shape) * 3 + 1
+            upstream = torch.randn(shape)  # the gradient arriving from the layers above
+            bn = BatchNorm1d(shape[-1], batch_dim_only=batch_dim_only)
+            bn.weight.data.uniform_(0.5, 1.5)
+            bn.bias.data.uniform_(-0.5, 0.5)
+            mine = x.chunk(WORLD)[rank].clone().requires_grad_()
+            out = bn(mine)
+            (out * upstream.chunk(WORLD)[rank]).sum().backward()
+            for p in bn.parameters():  # the gradient all-reduce DDP does
+                dist.all_reduce(p.grad)
+            results[case, rank] = {
+                "out": out.detach(),
+                "x_grad": mine.grad,
+                "w_grad": bn.weight.grad,
+                "b_grad": bn.bias.grad,
+                "running_mean": bn.running_mean,
+                "running_var": bn.running_var,
+            }
     finally:
         dist.destroy_process_group()
 
 
-@pytest.mark.parametrize(
-    "shape, batch_dim_only", [((8, 5), False), ((6, 4, 3), False), ((6, 4, 3), True)], ids=["2d", "3d", "v3-bug"]
-)
-def test_synchronised_batchnorm_computes_what_syncbatchnorm_does(shape, batch_dim_only):
+@pytest.fixture(scope="module")
+def synchronised():
+    """Every case on two ranks, in one spawn (a spawn costs seconds of imports)."""
     results = mp.Manager().dict()
-    mp.start_processes(
-        _batchnorm_on_rank, args=(_free_port(), shape, batch_dim_only, results), nprocs=WORLD, start_method="spawn"
-    )
+    mp.start_processes(_batchnorm_on_rank, args=(_free_port(), results), nprocs=WORLD, start_method="spawn")
+    return dict(results)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_synchronised_batchnorm_computes_what_syncbatchnorm_does(synchronised, case):
+    shape, batch_dim_only = CASES[case]
+    results = {rank: synchronised[case, rank] for rank in range(WORLD)}
     # torch.nn.SyncBatchNorm refuses CPU tensors; its defined result is BatchNorm over the
     # global batch (every rank's rows together), which torch's own BatchNorm gives here.
     torch.manual_seed(0)
