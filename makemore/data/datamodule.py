@@ -7,6 +7,7 @@ from typing import Literal
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from makemore.data.batches import ExampleIds, StepBatchSampler
@@ -85,6 +86,11 @@ class NamesDataModule(L.LightningDataModule):
         # Blocks end where epochs do (validation, checkpoints); the batches do not depend on it.
         fits = range(1, min(fused_steps, batches_per_epoch) + 1)
         self.fused_steps = max(n for n in fits if batches_per_epoch % n == 0)
+        if self.fused_steps < fused_steps:  # fewer steps a call: tiny nets train slower (docs/performance.md)
+            rank_zero_info(
+                f"data.fused_steps: {self.fused_steps} steps a training_step call, not {fused_steps}: "
+                f"the most that divide data.batches_per_epoch={batches_per_epoch}"
+            )
         self.eval_tokens = eval_tokens
         self.items = read_items(self.path)
         self.vocab = Vocabulary.from_items(self.items)
