@@ -113,9 +113,10 @@ class RunCheckpoint(ModelCheckpoint):
         self._restore_handler()
 
     def on_exception(self, trainer, pl_module, exception) -> None:
-        if isinstance(exception, SIGTERMException):
+        if isinstance(exception, SIGTERMException) and trainer.world_size == 1:
             # Lightning's loops also stop for SIGTERM between blocks: in a validation or at an
             # epoch's end, before on_train_batch_end saw it. The weights are a whole step's.
+            # (Not under DDP: the ranks may stop at different points, and a save waits for all.)
             if self.save_last and trainer.global_step > 0 and last_saved_step(self) != trainer.global_step:
                 self._write_last(trainer)
             self._say_stopped(trainer, "SIGTERM")
