@@ -12,6 +12,7 @@ import importlib
 
 import torch
 from lightning.pytorch.callbacks import DeviceStatsMonitor, LearningRateMonitor
+from lightning.pytorch.utilities import rank_zero_info
 
 from makemore.errors import MakemoreError
 
@@ -78,6 +79,7 @@ def monitors_by_step(config) -> None:
         kind = getattr(importlib.import_module(module), name) if module else None
         if isinstance(kind, type) and issubclass(kind, (LearningRateMonitor, DeviceStatsMonitor)):
             config.data.fused_steps = 1
+            rank_zero_info(f"{name}: one optimizer step a training_step call (data.fused_steps 1), to log by step")
 
 
 def take_accumulation(trainer) -> int:
