@@ -58,10 +58,11 @@ class StepBatchSampler(torch.utils.data.Sampler):
 
     def __iter__(self):
         epoch, done = divmod(self.current_step(), self.batches_per_epoch)
-        table = self.epoch_table(epoch if not self.repeat else 0)
-        if self.repeat:
+        if self.repeat:  # the run's first ``repeat`` batches, over and over
             steps = torch.arange(epoch * self.batches_per_epoch, (epoch + 1) * self.batches_per_epoch)
-            table = table[steps % self.repeat]
+            table = self.epoch_table(0)[steps % self.repeat]
+        else:
+            table = self.epoch_table(epoch)
         yield from table[done:].split(self.fused_steps)
 
 

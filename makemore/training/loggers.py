@@ -8,6 +8,8 @@ from pathlib import Path
 
 import lightning.pytorch.loggers
 
+LOGGER_KEYS = ("--trainer.logger", "--trainer.logger+")  # a logger named, or one more added
+
 
 def log_into(loggers, run_dir: Path) -> None:
     """Every logger that writes files (TensorBoard, CSV, ...) writes them into the run directory."""
@@ -36,9 +38,6 @@ def with_logger_dirs(args: list[str]) -> list[str]:
         if _needs_save_dir(value) and not any(arg.startswith("--trainer.logger.save_dir") for arg in rest[:own]):
             out += ["--trainer.logger.save_dir", "checkpoints"]
     return out
-
-
-LOGGER_KEYS = ("--trainer.logger", "--trainer.logger+")
 
 
 def _needs_save_dir(name: str) -> bool:
