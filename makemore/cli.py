@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import warnings
@@ -17,8 +18,8 @@ from makemore.data.datamodule import NamesDataModule
 from makemore.errors import MakemoreError
 from makemore.inference.loading import read_checkpoint
 from makemore.models import resolve
-from makemore.training import flags, loggers
-from makemore.training.checkpoint import ForgetFailedStart, RunCheckpoint
+from makemore.training import flags, from_checkpoint, loggers
+from makemore.training.checkpoint import ForgetFailedStart, HoldRunLock, RunCheckpoint
 from makemore.training.module import CharLM
 from makemore.training.progress import StepProgressBar
 from makemore.training.runs import (
@@ -76,28 +77,42 @@ class MakemoreCLI(LightningCLI):
                 "checkpoint.monitor": "val_loss",
                 "checkpoint.filename": "best-{step}-{val_loss:.4f}",
                 "checkpoint.save_last": True,
+                # A run's own directory holds one last.ckpt: a resume rewrites it, never last-v1.ckpt.
+                "checkpoint.enable_version_counter": False,
             }
         )
 
     def parse_arguments(self, parser, args) -> None:
         args = loggers.with_logger_dirs(with_bases(sys.argv[1:] if args is None else list(args)))
         self.config = parser.parse_args(args)
-        # Before Lightning reads the checkpoint's hyperparameters: a bad file is one line, not a
-        # traceback, and validate/test know which checkpoint they evaluate.
-        if self.config.get("subcommand") not in ("fit", "validate", "test"):
+        self.ckpt_path, self.checkpoint, self.resume_in_place = None, None, False
+        subcommand = self.config.get("subcommand")
+        if subcommand not in ("fit", "validate", "test"):
             return
-        config = self.config[self.config.subcommand]
-        if self.config.subcommand != "fit" and config.ckpt_path in (None, "best", "last"):
-            name = config.run_name or _config_stem(config) or "run"
-            found = evaluation_checkpoint(_runs_root(config), name, last=config.ckpt_path == "last")
-            config.ckpt_path = str(found)
-        if config.ckpt_path not in (None, "last"):
-            read_checkpoint(config.ckpt_path)  # missing, truncated or foreign: one line
-            print(f"checkpoint: {config.ckpt_path}", file=sys.stderr)
+        config = self.config[subcommand]
+        self.resume_in_place = subcommand == "fit" and config.ckpt_path == "last"
+        self.ckpt_path = _find_checkpoint(subcommand, config)
+        # LightningCLI would next merge the checkpoint's saved hyperparameters into the config
+        # and instantiate any class path among them (a hostile file can name os.system as the
+        # optimizer): it sees no path, and the checkpoint decides only checked plain values.
+        config.ckpt_path = None
+        if self.ckpt_path is None:
+            return
+        self.checkpoint = read_checkpoint(self.ckpt_path)  # missing, truncated, foreign, damaged: one line
+        print(f"checkpoint: {self.ckpt_path}", file=sys.stderr)
+        if subcommand == "fit":
+            from_checkpoint.check_resume(config, self.checkpoint, self.ckpt_path)
+        else:
+            settings = from_checkpoint.evaluation_settings(config, self.checkpoint, self.ckpt_path)
+            if settings["model"]["net"]["class_path"] != config.model.net.class_path:
+                config.model.net = None  # another family: none of the config's sizes apply
+            self.config = parser.parse_object({subcommand: settings}, self.config)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         config.base = None  # applied already: the run's config.yaml is whole on its own
+        if self.subcommand in ("fit", "validate", "test"):
+            config.ckpt_path = None if self.ckpt_path is None else str(self.ckpt_path)  # checked in parse_arguments
         _match_examples_to_net(config)
         if self.subcommand == "fit":
             flags.check_steps(config)
@@ -121,10 +136,8 @@ class MakemoreCLI(LightningCLI):
             self.save_config_callback = None
             return
         self.new_run_dir = None
-        if config.ckpt_path == "last":
-            config.ckpt_path = str(last_checkpoint(root, name))
-            read_checkpoint(config.ckpt_path)
-            run_dir = Path(config.ckpt_path).parent  # resume in place
+        if self.resume_in_place:  # --ckpt_path last: the newest run of this name
+            run_dir = Path(config.ckpt_path).parent
             check_writable(run_dir)
         else:
             run_dir = next_run_dir(root, name)
@@ -132,7 +145,9 @@ class MakemoreCLI(LightningCLI):
             self.new_run_dir = run_dir if rank_zero_only.rank == 0 else None
         # The run directory reaches the Trainer and the checkpoints when they are built, not
         # through the config: the run's saved config.yaml must not send a later run into it.
-        self.run_dir = run_dir
+        # Spelled as one absolute path, so a resume that names the root another way (relative,
+        # absolute, through a link) still finds its own last.ckpt in the checkpoint's state.
+        self.run_dir, self.shown_run_dir = Path(os.path.realpath(run_dir)), run_dir
         loggers.log_into(config.trainer.logger, run_dir)
 
     def instantiate_classes(self) -> None:
@@ -163,6 +178,8 @@ class MakemoreCLI(LightningCLI):
             self.trainer.validate(self.model, datamodule=self.datamodule)
 
     def after_instantiate_classes(self) -> None:
+        if self.checkpoint is not None:  # the data is the file the checkpoint was trained on
+            from_checkpoint.check_data(self.checkpoint, self.datamodule.fingerprint, self.ckpt_path)
         if self.subcommand != "fit":
             return
         self.model.check_optimizer()  # a bad optimizer setting fails here, before any file is written
@@ -180,8 +197,9 @@ class MakemoreCLI(LightningCLI):
         if self.new_run_dir is not None:
             claim_run_dir(self.new_run_dir)
             self.trainer.callbacks.append(ForgetFailedStart(self.new_run_dir))
-        if rank_zero_only.rank == 0:
-            print(f"run directory: {self.trainer.default_root_dir}", file=sys.stderr)
+        if rank_zero_only.rank == 0:  # the other ranks (DDP) write through rank 0
+            self.trainer.callbacks.append(HoldRunLock(self.run_dir))
+            print(f"run directory: {self.shown_run_dir}", file=sys.stderr)
 
 
 def with_bases(args: list[str]) -> list[str]:
@@ -212,6 +230,19 @@ def _chain(path: str, seen: tuple[str, ...] = ()) -> list[str]:
     if base in seen:
         raise MakemoreError(f"config {path} builds on {base}, which builds on it again; break the loop of base: keys")
     return [*_chain(base, (*seen, path)), path]
+
+
+def _find_checkpoint(subcommand: str, config) -> Path | None:
+    """The file ``--ckpt_path`` means: ``last`` is a run's last.ckpt (never a file called
+    ``last``); ``validate``/``test`` with none, ``best`` or ``last`` take the newest run's."""
+    name = config.run_name or _config_stem(config) or "run"
+    if subcommand == "fit":
+        if config.ckpt_path is None:
+            return None
+        return last_checkpoint(_runs_root(config), name) if config.ckpt_path == "last" else Path(config.ckpt_path)
+    if config.ckpt_path in (None, "best", "last"):
+        return evaluation_checkpoint(_runs_root(config), name, last=config.ckpt_path == "last")
+    return Path(config.ckpt_path)
 
 
 def _runs_root(config) -> str:

@@ -15,6 +15,7 @@ from makemore.data.items import BUNDLED_DATASET, read_items, split_items
 from makemore.data.packing import pack
 from makemore.data.tokens import Examples, TokenSplit
 from makemore.data.vocab import Vocabulary
+from makemore.digests import file_fingerprint
 from makemore.errors import MakemoreError
 
 
@@ -93,6 +94,7 @@ class NamesDataModule(L.LightningDataModule):
             )
         self.eval_tokens = eval_tokens
         self.items = read_items(self.path)
+        self.fingerprint = file_fingerprint(self.path)  # checkpoints record which file trained them
         self.vocab = Vocabulary.from_items(self.items)
         self.chars = self.vocab.chars
         longest = max(len(item) for item in self.items)
@@ -111,7 +113,8 @@ class NamesDataModule(L.LightningDataModule):
                     f"the end token ({longest + 1}); raise it or leave it unset"
                 )
             self.block_size = block_size or longest + 1
-        self.hparams.update(examples=self.examples)  # as resolved; a path of None is the bundled file
+        # As resolved; a path of None is the bundled file.
+        self.hparams.update(examples=self.examples, data_file=self.fingerprint)
         parts = split_items(self.items, split_seed, train_fraction, val_fraction)
         self.splits = dict(zip(("train", "val", "test"), parts))
         if val_items < 0 or isinstance(val_items, float) and not (0 < val_items < 1 or val_items.is_integer()):

@@ -2,6 +2,8 @@
 
 ``torch.load(weights_only=True)`` refuses any pickle that would run code, and the net's class
 must be one of ``makemore.models``: a checkpoint cannot make us import or call anything else.
+Its weights are checked against the digest stored when it was written, and the net it names is
+built on the meta device first, so a file that claims a huge net allocates nothing.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from pathlib import Path
 import torch
 
 from makemore.data.vocab import Vocabulary
+from makemore.digests import weights_digest
 from makemore.errors import MakemoreError
 from makemore.models import CharModel, build
+
+WEIGHTS_DIGEST = "state_dict_sha256"  # written beside the weights (makemore.training.checkpoint)
 
 
 @dataclass
@@ -48,6 +53,12 @@ def read_checkpoint(path: str | Path) -> dict:
         raise MakemoreError(f"checkpoint {path} is truncated or not a checkpoint ({reason})") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
         raise MakemoreError(f"checkpoint {path} is not a makemore checkpoint (no state_dict and hyper_parameters)")
+    stored = checkpoint.get(WEIGHTS_DIGEST)  # None in checkpoints written before digests were stored
+    if stored is not None and stored != weights_digest(checkpoint["state_dict"]):
+        raise MakemoreError(
+            f"checkpoint {path} is damaged: its weights differ from the digest stored when it was written; "
+            "use another copy or another checkpoint of the run"
+        )
     return checkpoint
 
 
@@ -59,11 +70,24 @@ def load(path: str | Path) -> Loaded:
         spec, chars, block_size = dict(hparams["net"]), hparams["chars"], int(hparams["block_size"])
     except (KeyError, TypeError, ValueError):
         raise MakemoreError(f"checkpoint {path} lacks the net, vocabulary or block size makemore saves") from None
-    vocab = Vocabulary(chars)
-    net = build(spec, vocab.size, block_size, f"checkpoint {path} names net")
+    try:
+        vocab = Vocabulary(chars)
+    except (ValueError, TypeError):
+        raise MakemoreError(f"checkpoint {path} has a malformed vocabulary") from None
     weights = checkpoint["state_dict"]
     prefix = "ema_net.net." if any(k.startswith("ema_net.net.") for k in weights) else "net."  # the evaluated weights
     state = {k.removeprefix(prefix): v for k, v in weights.items() if k.startswith(prefix)}
+    what = f"checkpoint {path} names net"
+    # The settings alone could ask for any size: the net is built for real only once its shapes
+    # are those of the weights in the file, which are already in memory.
+    with torch.device("meta"):
+        skeleton = _build(spec, vocab.size, block_size, what)
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if expected != found:
+        differ = sorted(set(expected.items()) ^ set(found.items()))[0][0]
+        raise MakemoreError(f"checkpoint {path} does not match its own net settings (first at {differ})")
+    net = _build(spec, vocab.size, block_size, what)
     try:
         net.load_state_dict(state)
     except RuntimeError as err:
@@ -71,3 +95,10 @@ def load(path: str | Path) -> Loaded:
             f"checkpoint {path} does not match its own net settings: {str(err).splitlines()[0]}"
         ) from None
     return Loaded(net.eval(), vocab, block_size, dict(checkpoint.get("datamodule_hyper_parameters") or {}))
+
+
+def _build(spec: dict, vocab_size: int, block_size: int, what: str) -> CharModel:
+    try:
+        return build(spec, vocab_size, block_size, what)
+    except (TypeError, ValueError) as err:  # settings a family does not take
+        raise MakemoreError(f"{what} with settings it does not take: {err}") from None

@@ -9,6 +9,7 @@ directory of a run that failed before its first step.
 
 from __future__ import annotations
 
+import errno
 import shutil
 import signal
 import threading
@@ -19,9 +20,12 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from makemore.digests import weights_digest
 from makemore.errors import MakemoreError, TrainingDiverged
+from makemore.inference.loading import WEIGHTS_DIGEST, read_checkpoint
 from makemore.training.atomic_io import save_atomically
 from makemore.training.private import last_saved_step, saves_at_epoch_end, skips_saving, write_last
+from makemore.training.runs import RunLock
 
 
 def check_matches_data(hparams: dict, chars: str, block_size: int) -> None:
@@ -53,7 +57,9 @@ class RunCheckpoint(ModelCheckpoint):
     def __init__(self, last_every_n_steps: int = 1000, **kwargs):
         super().__init__(**kwargs)
         if last_every_n_steps < 0:
-            raise ValueError(f"checkpoint.last_every_n_steps must be >= 0, got {last_every_n_steps}")
+            raise MakemoreError(
+                f"--checkpoint.last_every_n_steps must be >= 0 (0: only at validations), got {last_every_n_steps}"
+            )
         self.last_every_n_steps = last_every_n_steps
         self._interval = 0  # which multiple of last_every_n_steps was last saved
         self._interrupted = False
@@ -141,13 +147,28 @@ class RunCheckpoint(ModelCheckpoint):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint IO with atomic local writes (remote URLs keep Lightning's path)."""
+    """Lightning's checkpoint IO, with atomic local writes that store a digest of the weights,
+    and loads that run no code and check that digest (remote URLs keep Lightning's path)."""
 
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        checkpoint[WEIGHTS_DIGEST] = weights_digest(checkpoint["state_dict"])
         if "://" in str(path):
             super().save_checkpoint(checkpoint, path, storage_options)
-        else:
+            return
+        try:
             save_atomically(checkpoint, path)
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise MakemoreError(
+                f"no space left on the disk to write {path}; the previous {Path(path).name} (if any) is kept "
+                "whole; free some space and continue with --ckpt_path last"
+            ) from None
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
+        if "://" in str(path):
+            return super().load_checkpoint(path, map_location, weights_only=True)
+        return read_checkpoint(path)
 
 
 class ForgetFailedStart(Callback):
@@ -160,3 +181,15 @@ class ForgetFailedStart(Callback):
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         if trainer.global_step == 0 and trainer.is_global_zero and not any(self.run_dir.glob("*.ckpt")):
             shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+class HoldRunLock(Callback):
+    """Holds the run directory's lock from before the run starts until it ends (``teardown``
+    runs after a failure too): a second fit writing into the same run is refused."""
+
+    def __init__(self, run_dir: Path):
+        self.lock = RunLock(run_dir)
+        self.lock.acquire()
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        self.lock.release()

@@ -1,7 +1,8 @@
 """Run directories: every fit gets a fresh ``checkpoints/<name>-<n>/``; ``last`` finds the newest.
 
 ``pretrained-<name>/`` is a run shipped with the project: evaluation falls back to it when no run
-of that name was trained here.
+of that name was trained here. A fit holds a lock on its run directory while it writes there
+(``RunLock``), so two processes never write into one run.
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ import re
 from pathlib import Path
 
 from makemore.errors import MakemoreError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; runs are not guarded against each other there
+    fcntl = None
 
 
 def _numbered(root: Path, name: str) -> list[tuple[int, Path]]:
@@ -80,11 +86,53 @@ def evaluation_checkpoint(root: str | Path, name: str, last: bool = False) -> Pa
 
 
 def last_checkpoint(root: str | Path, name: str) -> Path:
-    """``last.ckpt`` of the newest run called ``name`` that has one."""
-    for _, path in reversed(_numbered(Path(root), name)):
-        if last_of(path) is not None:
-            return last_of(path)
-    raise MakemoreError(
-        f"no run named {name!r} with a last.ckpt under {root}/ to resume; "
-        "pass --ckpt_path PATH or the --run_name of an earlier run"
-    )
+    """``last.ckpt`` of the newest run called ``name``. If that run has none (it stopped before
+    its first checkpoint), one line: continuing an older run instead would write into it."""
+    runs = _numbered(Path(root), name)
+    if not runs:
+        raise MakemoreError(
+            f"no run named {name!r} under {root}/ to resume; pass --ckpt_path PATH or the --run_name of an earlier run"
+        )
+    newest = runs[-1][1]
+    if last_of(newest) is None:
+        older = next((last_of(path) for _, path in reversed(runs[:-1]) if last_of(path)), None)
+        hint = f", or --ckpt_path {older} to start a new run from that one" if older else ""
+        raise MakemoreError(
+            f"the newest run {newest} has no last.ckpt (it stopped before its first checkpoint), so there is "
+            f"nothing to resume; start afresh without --ckpt_path{hint}"
+        )
+    return last_of(newest)
+
+
+class RunLock:
+    """An exclusive lock on a run directory while a fit writes in it. The operating system
+    releases it when the process ends, ``kill -9`` included, so a stale lock cannot exist."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        if fcntl is None:
+            return
+        fd = os.open(self.run_dir, os.O_RDONLY)  # the directory itself: no lock file to leave behind
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise MakemoreError(
+                f"run {self.run_dir} is being written by another fit right now; wait for it to end, or start "
+                "a new run (fit without --ckpt_path)"
+            ) from None
+        self._fd = fd
+        # A checkpoint write that was killed leaves its temporary file; no other writer is here now.
+        for partial in self.run_dir.glob(".*.partial"):
+            partial.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the lock
+            self._fd = None
+
+    def __del__(self):
+        self.release()
