@@ -136,7 +136,14 @@ def test_checkpoint_vocabulary_must_match_the_data(words_file, tmp_path, capsys)
     run(tiny_fit_args(words_file, tmp_path / "ck", steps=20))
     other = tmp_path / "other.txt"
     other.write_text("xyz\nzyx\n" * 20)
-    line = fails(_eval_args("validate", other, tmp_path / "ck" / "v4-1" / "last.ckpt"), capsys)
+    ckpt = tmp_path / "ck" / "v4-1" / "last.ckpt"
+    line = fails(_eval_args("validate", other, ckpt), capsys)
+    assert "other.txt is not the data file" in line and "words.txt" in line
+    # A checkpoint from before data files were fingerprinted: the vocabulary still tells.
+    older = torch.load(ckpt, weights_only=True)
+    del older["datamodule_hyper_parameters"]["data_file"]
+    torch.save(older, tmp_path / "older.ckpt")
+    line = fails(_eval_args("validate", other, tmp_path / "older.ckpt"), capsys)
     assert line.startswith("error: the checkpoint's vocabulary '.abcdef' differs")
 
 

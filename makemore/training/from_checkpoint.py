@@ -79,10 +79,10 @@ def _differences(recorded: dict | None, asked: dict | None, name: str) -> list[s
     if not recorded or not asked or not _same_class(recorded.get("class_path"), asked.get("class_path")):
         return [f"{name} {asked.get('class_path')} (the checkpoint's: {recorded.get('class_path')})"]
     mine, theirs = recorded.get("init_args") or {}, asked.get("init_args") or {}
-    return [
+    return [  # None asks for the value derived from the run (a schedule's total_steps: max_steps)
         f"{name}.{key} {theirs[key]!r} (the checkpoint's: {mine[key]!r})"
         for key in sorted(set(mine) & set(theirs))
-        if mine[key] != theirs[key]
+        if theirs[key] is not None and mine[key] != theirs[key]
     ]
 
 
