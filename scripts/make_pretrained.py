@@ -2,8 +2,8 @@
 
     python scripts/make_pretrained.py checkpoints/v5-1/best-step=...ckpt checkpoints/pretrained-v5
 
-Keeps the weights, the model's hyperparameters (net, vocabulary, block size) and the data
-settings; drops optimizer and scheduler state and the loops' progress. The file keeps its name
+Keeps the weights and their digest, the model's hyperparameters (net, vocabulary, block size)
+and the data settings with the data file's fingerprint; drops optimizer and scheduler state and the loops' progress. The file keeps its name
 (``best-step=...-val_loss=...``), so ``predict`` can rank it among a run's checkpoints.
 """
 
@@ -14,7 +14,14 @@ from pathlib import Path
 
 import torch
 
-KEEP = ("state_dict", "hyper_parameters", "datamodule_hyper_parameters", "global_step", "pytorch-lightning_version")
+KEEP = (
+    "state_dict",
+    "state_dict_sha256",  # the weights' digest, checked on every load
+    "hyper_parameters",
+    "datamodule_hyper_parameters",  # with the data file's fingerprint
+    "global_step",
+    "pytorch-lightning_version",
+)
 
 
 def main() -> None:
