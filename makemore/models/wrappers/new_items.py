@@ -33,6 +33,7 @@ whenever the net's weights have changed since the last evaluation.
 
 from __future__ import annotations
 
+import psutil
 import torch
 from torch.utils.data import Dataset
 
@@ -241,6 +242,12 @@ def _trie(seen: torch.Tensor, vocab_size: int) -> tuple[torch.Tensor, torch.Tens
             path.append(links.setdefault((path[-1], token), len(links) + 1))
         paths.append(path + [-1] * (len(row) + 1 - len(path)))
     paths = torch.tensor(paths, dtype=torch.long).view(len(seen), seen.shape[1] + 1)
+    needed = (len(links) + 1) * vocab_size * 8  # a row of every token for every prefix: grows with the vocabulary
+    if needed > psutil.virtual_memory().available:
+        raise MakemoreError(
+            f"NewItems' table of the training items' {len(links) + 1:,} prefixes x {vocab_size:,} characters needs "
+            f"{needed / 1e9:,.1f} GB, more than is free here; NewItems suits a small vocabulary: train its net alone"
+        )
     children = torch.full((len(links) + 1, vocab_size), -1, dtype=torch.long)
     if links:
         parents, tokens = zip(*links)
