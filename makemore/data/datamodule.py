@@ -115,6 +115,11 @@ class NamesDataModule(L.LightningDataModule):
                     f"data.block_size={block_size} is shorter than the longest item of {self.path} plus "
                     f"the end token ({longest + 1}); raise it or leave it unset"
                 )
+            if block_size is not None and block_size > max_item_length + 1:  # every sequence is this wide
+                raise MakemoreError(
+                    f"data.block_size={block_size} pads every sequence past data.max_item_length={max_item_length} "
+                    "plus the end token; lower it or leave it unset"
+                )
             self.block_size = block_size or longest + 1
         self.hparams.update(examples=self.examples)  # as resolved; a path of None is the bundled file
         parts = split_items(self.items, split_seed, train_fraction, val_fraction)
