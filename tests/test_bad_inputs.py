@@ -64,6 +64,8 @@ CASES = {
     "a billion hidden units": (["fit", "--config", MLP, *TINY, "--model.net.init_args.n_hidden", "1000000000"], " GB "),
     "a window of a billion": (["fit", "--config", MLP, *TINY, "--data.block_size", "1000000000"], " GB "),
     "a sequence of a billion": (["fit", "--config", LSTM, *TINY, "--data.block_size", "1000000000"], "max_item_length"),
+    "samples every -1 steps": (["fit", "--config", V4, *TINY, "--samples.every_n_steps", "-1"], "every_n_steps"),
+    "a billion samples": (["fit", "--config", V4, *TINY, "--samples.num_samples", "1000000000"], "num_samples"),
     "dropout above 1": (["fit", "--config", LSTM, *TINY, "--model.net.init_args.dropout", "1.5"], "init_args.dropout"),
     "log every 0 steps": (["fit", "--config", V4, *TINY, "--model.log_every_n_steps", "0"], "log_every_n_steps must"),
     "a negative decay factor": (["fit", "--config", V4, *TINY, "--model.lr_scheduler.init_args.gamma", "-1"], "gamma"),
