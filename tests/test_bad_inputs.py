@@ -22,6 +22,7 @@ from makemore.cli import run
 from .conftest import ROOT, tiny_fit_args, write_words
 
 V4, LSTM = str(ROOT / "configs/v4.yaml"), str(ROOT / "configs/lstm.yaml")
+MLP = str(ROOT / "configs/mlp.yaml")
 TINY = ["--data.path", "words.txt", "--trainer.max_steps", "5", "--checkpoint_root", "ck"]
 CKPT = "ck/v4-1/last.ckpt"
 
@@ -57,6 +58,18 @@ CASES = {
     "two roots": (["fit", "--config", V4, *TINY, "--trainer.default_root_dir", "elsewhere"], "pass one of them"),
     "Lightning's --optimizer": (["fit", "--config", LSTM, *TINY, "--optimizer", "Adam"], "--optimizer"),
     "a value of the wrong type": (["fit", "--config", V4, *TINY, "--data.batch_size", "x"], "data.batch_size"),
+    # A net's sizes and rates, a net too large for the machine, a schedule that turns the rate negative
+    "negative hidden size": (["fit", "--config", V4, *TINY, "--model.net.init_args.n_hidden", "-5"], "n_hidden must"),
+    "embeddings of zero": (["fit", "--config", V4, *TINY, "--model.net.init_args.n_embd", "0"], "n_embd must be"),
+    "a billion hidden units": (["fit", "--config", MLP, *TINY, "--model.net.init_args.n_hidden", "1000000000"], " GB "),
+    "a window of a billion": (["fit", "--config", MLP, *TINY, "--data.block_size", "1000000000"], " GB "),
+    "a sequence of a billion": (["fit", "--config", LSTM, *TINY, "--data.block_size", "1000000000"], "max_item_length"),
+    "samples every -1 steps": (["fit", "--config", V4, *TINY, "--samples.every_n_steps", "-1"], "every_n_steps"),
+    "a billion samples": (["fit", "--config", V4, *TINY, "--samples.num_samples", "1000000000"], "num_samples"),
+    "dropout above 1": (["fit", "--config", LSTM, *TINY, "--model.net.init_args.dropout", "1.5"], "init_args.dropout"),
+    "log every 0 steps": (["fit", "--config", V4, *TINY, "--model.log_every_n_steps", "0"], "log_every_n_steps must"),
+    "a negative decay factor": (["fit", "--config", V4, *TINY, "--model.lr_scheduler.init_args.gamma", "-1"], "gamma"),
+    "floor of -1": (["fit", "--config", LSTM, *TINY, "--model.lr_scheduler.init_args.min_factor", "-1"], "min_factor"),
 }
 
 

@@ -18,6 +18,11 @@ from makemore.data.vocab import Vocabulary
 from makemore.digests import file_fingerprint
 from makemore.errors import MakemoreError
 
+# Logits an evaluation batch may hold (128 MB in float32): a vocabulary of 100,000 characters
+# would otherwise make data.eval_tokens' 32,768 tokens some 13 GB of logits. Names (27 tokens)
+# stay far below it, so their batches, and the losses published for them, are unchanged.
+EVAL_LOGITS = 2**25
+
 
 class NamesDataModule(L.LightningDataModule):
     """Reads the items, builds the vocabulary and the 80/10/10 split when constructed.
@@ -112,6 +117,11 @@ class NamesDataModule(L.LightningDataModule):
                     f"data.block_size={block_size} is shorter than the longest item of {self.path} plus "
                     f"the end token ({longest + 1}); raise it or leave it unset"
                 )
+            if block_size is not None and block_size > max_item_length + 1:  # every sequence is this wide
+                raise MakemoreError(
+                    f"data.block_size={block_size} pads every sequence past data.max_item_length={max_item_length} "
+                    "plus the end token; lower it or leave it unset"
+                )
             self.block_size = block_size or longest + 1
         # As resolved; a path of None is the bundled file.
         self.hparams.update(examples=self.examples, data_file=self.fingerprint)
@@ -195,12 +205,14 @@ class NamesDataModule(L.LightningDataModule):
         return _loader(ExampleIds(len(dataset)), sampler)
 
     def eval_dataloader(self, split: str) -> DataLoader:
-        """The whole split in order, in chunks of ``eval_tokens`` tokens; with several ranks each
+        """The whole split in order, in chunks of ``eval_tokens`` tokens (fewer when a large
+        vocabulary would make their logits exceed ``EVAL_LOGITS``); with several ranks each
         evaluates its own contiguous share (no example twice) and the metric adds them up."""
         dataset = self.dataset(split)
         rank, world = self._rank_and_world()
         first, last = len(dataset) * rank // world, len(dataset) * (rank + 1) // world
-        size = self.eval_tokens if self.examples == "windows" else max(1, self.eval_tokens // self.block_size)
+        tokens = min(self.eval_tokens, EVAL_LOGITS // self.vocab.size)
+        size = max(1, tokens if self.examples == "windows" else tokens // self.block_size)
         chunks = [slice(i, min(i + size, last)) for i in range(first, last, size)]
         return _loader(dataset, chunks)
 

@@ -27,13 +27,17 @@ or a checkpoint's class path, so a checkpoint can only ever build a makemore mod
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import ClassVar, Literal
 
+import psutil
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from makemore.checks import NET_OPTION
 from makemore.data.vocab import BOUNDARY
 from makemore.errors import MakemoreError
 
@@ -105,7 +109,58 @@ def resolve(class_path: str, what: str = "net") -> type[CharModel]:
     return family
 
 
-def build(spec: dict, vocab_size: int, block_size: int, what: str = "net") -> CharModel:
-    """A net from a config's ``{"class_path": ..., "init_args": {...}}``."""
+def spec_of(spec, what: str = "net") -> tuple[type[CharModel], dict]:
+    """The family and init_args of a config's ``{"class_path": ..., "init_args": {...}}``: a
+    wrapper's nets are plain dicts that no parser has checked, so a stray key is one line here."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("init_args") or {}, dict):
+        raise MakemoreError(f"{what} must be a mapping of class_path and init_args, got {spec!r}")
     family = resolve(spec.get("class_path", ""), what)
-    return family(vocab_size, block_size, **dict(spec.get("init_args") or {}))
+    init_args = dict(spec.get("init_args") or {})
+    options = list(inspect.signature(family).parameters)[2:]  # after vocab_size and block_size
+    unknown = sorted(set(init_args) - set(options))
+    if unknown:
+        known = ", ".join(options)
+        raise MakemoreError(f"{what} {family.__name__} has no option {unknown[0]!r}; its options are: {known}")
+    return family, init_args
+
+
+def build(spec: dict, vocab_size: int, block_size: int, what: str = "net", at: str = "") -> CharModel:
+    """A net from a config's ``{"class_path": ..., "init_args": {...}}``; ``at`` is where the spec
+    sits under the wrapper's init_args (``members[0]``), put into the option a bad value names."""
+    family, init_args = spec_of(spec, what)
+    try:
+        return family(vocab_size, block_size, **init_args)
+    except MakemoreError as err:
+        message = str(err)
+        if not at or not message.startswith(NET_OPTION):
+            raise
+        raise MakemoreError(f"{NET_OPTION}{at}.init_args.{message[len(NET_OPTION) :]}") from None
+
+
+def check_fits_in_memory(
+    family: Callable[..., nn.Module], vocab_size: int, block_size: int, init_args: dict | None = None, copies: int = 1
+) -> None:
+    """Refuse, in one line, a net whose weights would not fit in this machine's free memory,
+    before any of it is allocated: a huge size would otherwise get the process killed or swap
+    the machine. The net is built on the meta device (shapes only: no memory, no random draws).
+    ``copies``: how many tensors of the weights' size the caller keeps (gradients, optimizer
+    moments, a weight average)."""
+    try:
+        with torch.device("meta"):
+            net = family(vocab_size, block_size, **(init_args or {}))
+    except (RuntimeError, TypeError) as err:  # a size past int64: torch cannot even count the elements
+        if "overflow" not in str(err).lower():
+            raise
+        raise MakemoreError(
+            "model.net has sizes too large to count its weights; lower its sizes (n_hidden, n_embd, n_layer) "
+            "or --data.block_size"
+        ) from None
+    tensors = [*net.parameters(), *net.buffers()]
+    needed = sum(t.numel() * t.element_size() for t in tensors) * copies
+    free = psutil.virtual_memory().available
+    if needed > free:
+        raise MakemoreError(
+            f"model.net {type(net).__name__} needs {needed / 1e9:,.1f} GB for its weights"
+            f"{' and training state' if copies > 1 else ''}, more than the {free / 1e9:,.1f} GB free here; "
+            "lower its sizes (n_hidden, n_embd, n_layer) or --data.block_size"
+        )

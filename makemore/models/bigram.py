@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from makemore.checks import NET_OPTION, finite
 from makemore.models.base import CharModel
 
 
@@ -30,8 +31,7 @@ class Bigram(CharModel):
 
     def __init__(self, vocab_size: int, block_size: int, smoothing: float = 1.0):
         super().__init__()
-        if smoothing < 0:
-            raise ValueError(f"smoothing must be >= 0, got {smoothing}")
+        finite(NET_OPTION + "smoothing", smoothing, low=0)
         self.block_size = block_size
         self.smoothing = smoothing
         self.counts = nn.Parameter(torch.zeros(vocab_size, vocab_size))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from makemore.checks import positive
 from makemore.errors import MakemoreError
 from makemore.models.base import CharModel
 from makemore.nn.layers import Embedding, Linear, Tanh
@@ -31,6 +32,8 @@ class BoW(CharModel):
 
     def __init__(self, vocab_size: int, block_size: int, n_embd: int = 64, n_hidden: int = 256):
         super().__init__()
+        positive("n_embd", n_embd)
+        positive("n_hidden", n_hidden)
         self.block_size = block_size
         self.wte = Embedding(vocab_size, n_embd)
         self.wpe = Embedding(block_size, n_embd)

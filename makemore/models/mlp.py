@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from makemore.checks import positive
 from makemore.models.base import CharModel
 from makemore.nn.layers import Embedding, Linear
 
@@ -28,6 +29,8 @@ class MLP(CharModel):
 
     def __init__(self, vocab_size: int, block_size: int, n_embd: int = 16, n_hidden: int = 256, direct: bool = False):
         super().__init__()
+        positive("n_embd", n_embd)
+        positive("n_hidden", n_hidden)
         self.block_size = block_size
         self.wte = Embedding(vocab_size, n_embd)
         self.hidden = Linear(block_size * n_embd, n_hidden)

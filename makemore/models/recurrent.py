@@ -8,6 +8,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from makemore.checks import positive, probability
+from makemore.errors import MakemoreError
 from makemore.models.base import CharModel
 from makemore.nn.cells import GRUCell, LSTMCell, RNNCell
 from makemore.nn.layers import Dropout, Embedding, Linear, TokenDropout
@@ -50,6 +52,12 @@ class Recurrent(CharModel):
         token_drop: float = 0.0,
     ):
         super().__init__()
+        if cell not in CELLS:  # in an Ensemble's or NewItems' net nothing else checks it
+            raise MakemoreError(f"--model.net.init_args.cell must be one of {', '.join(CELLS)}, got {cell!r}")
+        for name, size in (("n_embd", n_embd), ("n_hidden", n_hidden), ("n_layer", n_layer)):
+            positive(name, size)
+        for name, p in (("dropout", dropout), ("weight_drop", weight_drop), ("token_drop", token_drop)):
+            probability(name, p)
         self.block_size = block_size
         self.wte = Embedding(vocab_size, n_embd)
         sizes = [n_embd] + [n_hidden] * (n_layer - 1)

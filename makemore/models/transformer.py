@@ -8,6 +8,7 @@ import math
 import torch
 from torch import nn
 
+from makemore.checks import positive, probability
 from makemore.errors import MakemoreError
 from makemore.models.base import CharModel
 from makemore.nn.attention import CausalSelfAttention, as_bias, causal_mask, packed_mask
@@ -57,6 +58,10 @@ class Transformer(CharModel):
         token_drop: float = 0.0,
     ):
         super().__init__()
+        for name, size in (("n_layer", n_layer), ("n_head", n_head), ("n_embd", n_embd)):
+            positive(name, size)
+        probability("dropout", dropout)
+        probability("token_drop", token_drop)
         if n_embd % n_head:
             raise MakemoreError(f"Transformer n_embd={n_embd} must be a multiple of n_head={n_head}")
         self.block_size = block_size

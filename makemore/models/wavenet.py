@@ -12,6 +12,7 @@ import math
 import torch
 from torch import nn
 
+from makemore.checks import positive
 from makemore.errors import MakemoreError
 from makemore.models.base import CharModel
 from makemore.nn.layers import BatchNorm1d, Embedding, FlattenConsecutive, Linear, Sequential, Tanh
@@ -41,6 +42,12 @@ class WaveNet(CharModel):
         batchnorm_bug: bool = False,
     ):
         super().__init__()
+        positive("n_embd", n_embd)
+        positive("n_hidden", n_hidden)
+        if not isinstance(merge, (list, tuple)) or not merge:
+            raise MakemoreError(f"--model.net.init_args.merge must be a list of group sizes, got {merge!r}")
+        for i, group in enumerate(merge):  # [-2, -4] multiplies to 8 too
+            positive(f"merge[{i}]", group)
         if math.prod(merge) != block_size:
             raise MakemoreError(
                 f"WaveNet merge={list(merge)} fuses {math.prod(merge)} positions but block_size is "

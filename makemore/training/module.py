@@ -24,11 +24,12 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 from torchmetrics import MeanMetric
 
+from makemore.checks import positive
 from makemore.data.packing import step_batches
 from makemore.data.vocab import Vocabulary
 from makemore.errors import MakemoreError, TrainingDiverged
 from makemore.inference.generate import sample
-from makemore.models.base import CharModel, nll
+from makemore.models.base import CharModel, check_fits_in_memory, nll
 from makemore.training.averaging import AveragedNet
 from makemore.training.checkpoint import RunCheckpoint, check_matches_data
 from makemore.training.compiling import MODES, compiled_loss, pick_mode
@@ -84,9 +85,12 @@ class CharLM(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False  # K steps per call; see the module docstring
-        self.log_every_n_steps = log_every_n_steps
+        self.log_every_n_steps = positive("log_every_n_steps", log_every_n_steps, "--model.")
         self.vocab = Vocabulary(chars)
         self.block_size = block_size
+        # Weights, gradients and two optimizer moments (Adam's), and a weight average: refused
+        # before anything is allocated if the machine cannot hold them.
+        check_fits_in_memory(net, self.vocab.size, block_size, copies=4 + (ema_decay is not None))
         self.net = net(self.vocab.size, block_size)
         if not isinstance(self.net, CharModel):
             raise MakemoreError(f"model.net {type(self.net).__name__} is not a makemore model (makemore.models)")

@@ -10,6 +10,8 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim.lr_scheduler import LRScheduler
 
+from makemore.checks import finite
+from makemore.errors import MakemoreError
 from makemore.training.private import foreach_add, foreach_add_, foreach_mul
 
 
@@ -40,8 +42,9 @@ class SGD(torch.optim.Optimizer):
     """
 
     def __init__(self, params: Iterable, lr: float = 0.1, momentum: float = 0.0, weight_decay: float = 0.0):
-        if lr < 0 or momentum < 0 or weight_decay < 0:
-            raise ValueError(f"SGD needs lr, momentum and weight_decay >= 0, got {lr}, {momentum}, {weight_decay}")
+        for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
+            if not 0 <= float(value) < math.inf:  # NaN fails this too
+                raise ValueError(f"SGD needs a finite {name} >= 0, got {float(value)}")
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
 
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
@@ -91,8 +94,11 @@ class MilestoneDecay(LRScheduler):
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, milestones: list[int], gamma: float = 0.1):
+        # A negative gamma would flip the rate's sign at every milestone: gradient ascent.
+        self.gamma = finite("--model.lr_scheduler.init_args.gamma", gamma, low=0)
+        if any(step < 0 for step in milestones):
+            raise MakemoreError(f"--model.lr_scheduler.init_args.milestones must be steps >= 0, got {milestones}")
         self.milestones = sorted(milestones)
-        self.gamma = gamma
         super().__init__(optimizer)
 
     def get_lr(self) -> list[float]:
@@ -124,7 +130,8 @@ class WarmupCosine(LRScheduler):
             rank_zero_warn(f"the warm-up ({warmup_steps} steps) outlasts the schedule ({total_steps} steps)")
         self.total_steps = total_steps
         self.warmup_steps = warmup_steps
-        self.min_factor = min_factor
+        # Below 0 the rate turns negative at the end (gradient ascent); above 1 it rises instead.
+        self.min_factor = finite("--model.lr_scheduler.init_args.min_factor", min_factor, low=0, high=1)
         super().__init__(optimizer)
 
     def factor(self, step: int) -> float:

@@ -7,6 +7,11 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
+from makemore.checks import positive
+from makemore.errors import MakemoreError
+
+MAX_SAMPLES = 1_000
+
 
 class SampleCallback(L.Callback):
     """Show how the model's samples improve as it trains.
@@ -17,6 +22,11 @@ class SampleCallback(L.Callback):
     """
 
     def __init__(self, every_n_steps: int = 10_000, num_samples: int = 5):
+        if every_n_steps < 0:
+            raise MakemoreError(f"--samples.every_n_steps must be >= 0 (0: off), got {every_n_steps}")
+        # One line of a log, sampled at once: a billion would be a billion rows of logits.
+        if positive("num_samples", num_samples, "--samples.") > MAX_SAMPLES:
+            raise MakemoreError(f"--samples.num_samples must be at most {MAX_SAMPLES:,}, got {num_samples:,}")
         self.every_n_steps = every_n_steps
         self.num_samples = num_samples
         self._shown_at = 0

@@ -170,6 +170,14 @@ def test_refuses_bad_settings(args, problem):
         NewItems(V, T, NET, **args)
 
 
+def test_refuses_a_table_of_prefixes_larger_than_the_free_memory(monkeypatch):
+    """A row of V entries per prefix: with 100,000 distinct characters, gigabytes."""
+    net = fitted()
+    monkeypatch.setattr("psutil.virtual_memory", lambda: type("Memory", (), {"available": 100})())
+    with pytest.raises(MakemoreError, match="prefixes x 4 characters needs"):
+        net(inputs(targets(VAL)))
+
+
 def test_refuses_an_empty_training_split():
     with pytest.raises(MakemoreError, match="needs training items"):
         NewItems(V, T, NET).fit_data(TensorDataset(inputs(targets([])), targets([])))

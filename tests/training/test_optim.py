@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from makemore.training.optim import SGD, MilestoneDecay
+from makemore.errors import MakemoreError
+from makemore.training.optim import SGD, MilestoneDecay, WarmupCosine
 
 
 def _train(optimizer_cls, steps=6, **kwargs):
@@ -54,6 +55,29 @@ def test_step_calls_the_closure_and_returns_its_loss():
 def test_sgd_rejects_negative_settings():
     with pytest.raises(ValueError, match="lr"):
         SGD([torch.nn.Parameter(torch.ones(1))], lr=-1)
+
+
+@pytest.mark.parametrize("setting", [{"lr": float("nan")}, {"momentum": float("inf")}, {"weight_decay": float("nan")}])
+def test_sgd_rejects_settings_that_are_not_finite(setting):
+    with pytest.raises(ValueError, match=f"finite {next(iter(setting))}"):
+        SGD([torch.nn.Parameter(torch.ones(1))], **setting)
+
+
+@pytest.mark.parametrize(
+    "schedule, kwargs, option",
+    [
+        (MilestoneDecay, {"milestones": [10], "gamma": -1.0}, "gamma must lie in [0, inf]"),  # the rate's sign flips
+        (MilestoneDecay, {"milestones": [10], "gamma": float("nan")}, "gamma must be a finite number"),
+        (MilestoneDecay, {"milestones": [-5]}, "milestones must be steps >= 0"),
+        (WarmupCosine, {"total_steps": 10, "min_factor": -1.0}, "min_factor must lie in [0, 1]"),  # ends negative
+        (WarmupCosine, {"total_steps": 10, "min_factor": float("nan")}, "min_factor must be a finite number"),
+    ],
+)
+def test_a_schedule_that_would_make_the_rate_negative_or_nan_is_one_line(schedule, kwargs, option):
+    optimizer = SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)
+    with pytest.raises(MakemoreError) as caught:
+        schedule(optimizer, **kwargs)
+    assert f"--model.lr_scheduler.init_args.{option}" in str(caught.value)
 
 
 def test_milestone_decay_at_and_around_each_milestone():

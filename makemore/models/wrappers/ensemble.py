@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from makemore.errors import MakemoreError
-from makemore.models.base import CharModel, build, resolve
+from makemore.models.base import CharModel, build, spec_of
 
 
 class Ensemble(CharModel):
@@ -30,20 +30,22 @@ class Ensemble(CharModel):
         super().__init__()
         self.examples = self.reads({"members": members})
         self.block_size = block_size
-        self.members = nn.ModuleList(build(spec, vocab_size, block_size, "Ensemble member") for spec in members)
+        self.members = nn.ModuleList(
+            build(spec, vocab_size, block_size, "Ensemble member", f"members[{i}]") for i, spec in enumerate(members)
+        )
 
     @classmethod
     def reads(cls, init_args: dict) -> str:
         """The examples the members read (the CLI asks before building anything)."""
-        members = list(init_args.get("members") or [])
-        if not members:
-            raise MakemoreError("an Ensemble needs at least one member under init_args.members")
+        members = init_args.get("members")
+        if not isinstance(members, list) or not members:
+            raise MakemoreError("an Ensemble needs a list of at least one member under init_args.members")
         kinds = set()
         for spec in members:
-            family = resolve(spec.get("class_path", ""), "Ensemble member")
+            family, member_args = spec_of(spec, "Ensemble member")
             if issubclass(family, Ensemble):
                 raise MakemoreError("an Ensemble member cannot be another Ensemble; list its members instead")
-            kinds.add(family.reads(dict(spec.get("init_args") or {})))
+            kinds.add(family.reads(member_args))
         if len(kinds) > 1:
             raise MakemoreError("Ensemble members must all read windows or all read sequences, not both")
         return kinds.pop()

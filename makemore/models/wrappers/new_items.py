@@ -33,12 +33,14 @@ whenever the net's weights have changed since the last evaluation.
 
 from __future__ import annotations
 
+import psutil
 import torch
 from torch.utils.data import Dataset
 
+from makemore.checks import NET_OPTION, finite, positive
 from makemore.data.vocab import BOUNDARY
 from makemore.errors import MakemoreError
-from makemore.models.base import CharModel, build, resolve
+from makemore.models.base import CharModel, build, spec_of
 from makemore.models.wrappers.repeats import repeat_scores
 
 SMOOTHING = 0.5  # added to each count of items by kind: no rate is ever zero
@@ -70,13 +72,16 @@ class NewItems(CharModel):
         repeat_order: int = 3,
     ):
         super().__init__()
-        if not 0 <= power <= 1:
-            raise MakemoreError(f"NewItems' power must lie in [0, 1], got {power}")
-        if repeat_order < 1:
-            raise MakemoreError(f"NewItems' repeat_order must be at least 1, got {repeat_order}")
+        finite(NET_OPTION + "power", power, low=0, high=1)
+        finite(NET_OPTION + "repeat_weight", repeat_weight)
+        if positive("repeat_order", repeat_order) > block_size:  # its n-grams pad each item by this much
+            raise MakemoreError(
+                f"{NET_OPTION}repeat_order={repeat_order} is longer than any item "
+                f"(data.block_size={block_size}); lower it"
+            )
         self.power, self.repeat_weight, self.repeat_order = power, repeat_weight, repeat_order
         self.reads({"net": net})
-        self.net = build(net, vocab_size, block_size, "NewItems' net")
+        self.net = build(net, vocab_size, block_size, "NewItems' net", "net")
         self.vocab_size, self.block_size = vocab_size, block_size
         # Set by fit_data: the seen items' targets (one row each, -1 padded), how often each was
         # seen and its repeat score, and rates[k] = how often a held-out item is one seen k times
@@ -92,9 +97,9 @@ class NewItems(CharModel):
     @classmethod
     def reads(cls, init_args: dict) -> str:
         """Sequences: the net must be a sequence model (the CLI asks before building anything)."""
-        spec = dict(init_args.get("net") or {})
-        family = resolve(spec.get("class_path", ""), "NewItems' net")
-        if issubclass(family, NewItems) or family.reads(dict(spec.get("init_args") or {})) != "sequences":
+        spec = init_args.get("net") or {}
+        family, net_args = spec_of(spec, "NewItems' net")
+        if issubclass(family, NewItems) or family.reads(net_args) != "sequences":
             raise MakemoreError(
                 f"NewItems needs a sequence model (recurrent, Transformer or an ensemble of them); "
                 f"{spec.get('class_path')} does not read whole sequences, which hold an item's whole prefix"
@@ -237,6 +242,12 @@ def _trie(seen: torch.Tensor, vocab_size: int) -> tuple[torch.Tensor, torch.Tens
             path.append(links.setdefault((path[-1], token), len(links) + 1))
         paths.append(path + [-1] * (len(row) + 1 - len(path)))
     paths = torch.tensor(paths, dtype=torch.long).view(len(seen), seen.shape[1] + 1)
+    needed = (len(links) + 1) * vocab_size * 8  # a row of every token for every prefix: grows with the vocabulary
+    if needed > psutil.virtual_memory().available:
+        raise MakemoreError(
+            f"NewItems' table of the training items' {len(links) + 1:,} prefixes x {vocab_size:,} characters needs "
+            f"{needed / 1e9:,.1f} GB, more than is free here; NewItems suits a small vocabulary: train its net alone"
+        )
     children = torch.full((len(links) + 1, vocab_size), -1, dtype=torch.long)
     if links:
         parents, tokens = zip(*links)
