@@ -155,9 +155,10 @@ class MakemoreCLI(LightningCLI):
             super().instantiate_classes()
         except ValueError as err:  # jsonargparse's account of a class it could not build
             missing = re.search(r"class_path '([^']+)':\s*(Requirement '[^']+' not met\.[^\n]*)", str(err))
-            if missing is None:
-                raise
-            raise MakemoreError(f"{missing[1]}: {missing[2]}") from None
+            if missing is not None:
+                raise MakemoreError(f"{missing[1]}: {missing[2]}") from None
+            # A value a constructor refused (torch's optimizers and layers check their settings so)
+            raise MakemoreError(f"{' '.join(str(err).split())}; fix that setting") from None
 
     def instantiate_trainer(self, **kwargs):
         """The Trainer of the config, with a progress bar that counts optimizer steps in ``fit``

@@ -3,8 +3,9 @@
     python scripts/make_pretrained.py checkpoints/v5-1/best-step=...ckpt checkpoints/pretrained-v5
 
 Keeps the weights and their digest, the model's hyperparameters (net, vocabulary, block size)
-and the data settings with the data file's fingerprint; drops optimizer and scheduler state and the loops' progress. The file keeps its name
-(``best-step=...-val_loss=...``), so ``predict`` can rank it among a run's checkpoints.
+and the data settings with the data file's fingerprint; drops optimizer and scheduler state and
+the loops' progress. The file keeps its name (``best-step=...-val_loss=...``), so ``predict``
+can rank it among a run's checkpoints.
 """
 
 from __future__ import annotations
