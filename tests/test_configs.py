@@ -55,6 +55,12 @@ def test_checkpoint_built_for_a_shorter_context(words_file, tmp_path, capsys):
     config = str(ROOT / "configs/transformer.yaml")
     args = ["validate", "--config", config, "--data.path", str(longer), "--trainer.logger", "false"]
     line = fails([*args, "--ckpt_path", str(ckpt)], capsys)
+    assert "longer.txt is not the data file" in line
+    # A checkpoint from before data files were fingerprinted: the block size still tells.
+    older = torch.load(ckpt, weights_only=True)
+    del older["datamodule_hyper_parameters"]["data_file"]
+    torch.save(older, tmp_path / "older.ckpt")
+    line = fails([*args, "--ckpt_path", str(tmp_path / "older.ckpt")], capsys)
     assert line.startswith("error: the checkpoint was built for block_size=10 but the data gives 19")
 
 

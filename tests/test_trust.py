@@ -65,6 +65,9 @@ def workspace(tmp_path_factory) -> Path:
     evil_net = torch.load(last, weights_only=True)
     evil_net["hyper_parameters"]["net"] = {"class_path": "os.system", "init_args": {"command": "touch PWNED-net"}}
     torch.save(evil_net, folder / "evil-net.ckpt")
+    huge = torch.load(last, weights_only=True)  # its weights as trained, its settings claiming 400 GB
+    huge["hyper_parameters"]["net"]["init_args"]["n_hidden"] = 10**9
+    torch.save(huge, folder / "huge.ckpt")
     flip_weight_bytes(last, folder / "damaged.ckpt")
     same_alphabet = sorted((folder / "words.txt").read_text().splitlines())  # same characters, other items
     (folder / "other.txt").write_text("\n".join(same_alphabet[::2]) + "\n")
@@ -87,6 +90,8 @@ CASES = {
     ),
     "validate a hostile net": (["validate", *EVAL, "--ckpt_path", "evil-net.ckpt"], 2, "not a makemore model"),
     "predict a hostile net": (["predict", "--ckpt_path", "evil-net.ckpt"], 2, "not a makemore model"),
+    "predict a net claiming 400 GB": (["predict", "--ckpt_path", "huge.ckpt"], 2, "does not match its own net"),
+    "validate a net claiming 400 GB": (["validate", *EVAL, "--ckpt_path", "huge.ckpt"], 2, "GB"),
     "validate damaged weights": (["validate", *EVAL, "--ckpt_path", "damaged.ckpt"], 2, "damaged"),
     "predict damaged weights": (["predict", "--ckpt_path", "damaged.ckpt"], 2, "damaged"),
     "resume another family": (

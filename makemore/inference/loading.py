@@ -20,6 +20,7 @@ from makemore.data.vocab import Vocabulary
 from makemore.digests import weights_digest
 from makemore.errors import MakemoreError
 from makemore.models import CharModel, build
+from makemore.models.base import check_fits_in_memory
 
 WEIGHTS_DIGEST = "state_dict_sha256"  # written beside the weights (makemore.training.checkpoint)
 
@@ -78,15 +79,18 @@ def load(path: str | Path) -> Loaded:
     prefix = "ema_net.net." if any(k.startswith("ema_net.net.") for k in weights) else "net."  # the evaluated weights
     state = {k.removeprefix(prefix): v for k, v in weights.items() if k.startswith(prefix)}
     what = f"checkpoint {path} names net"
-    # The settings alone could ask for any size: the net is built for real only once its shapes
-    # are those of the weights in the file, which are already in memory.
+    # The settings alone could ask for any size: the net is built for real only once its
+    # parameters have the shapes of the weights in the file (already in memory) and the rest
+    # fits too. (Buffers are left out of the comparison: some are fitted to data and resized
+    # when loaded.)
     with torch.device("meta"):
         skeleton = _build(spec, vocab.size, block_size, what)
-    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+    expected = {k: tuple(v.shape) for k, v in skeleton.named_parameters()}
+    found = {k: tuple(v.shape) for k, v in state.items() if k in expected or k not in dict(skeleton.named_buffers())}
     if expected != found:
         differ = sorted(set(expected.items()) ^ set(found.items()))[0][0]
         raise MakemoreError(f"checkpoint {path} does not match its own net settings (first at {differ})")
+    check_fits_in_memory(type(skeleton), vocab.size, block_size, spec.get("init_args"))
     net = _build(spec, vocab.size, block_size, what)
     try:
         net.load_state_dict(state)

@@ -115,7 +115,8 @@ def _default(key: str):
 
 def evaluation_settings(config, checkpoint: dict, path) -> dict:
     """The ``model`` and ``data`` settings to evaluate the checkpoint with: its net and weight
-    average, the data file it was trained on unless one is given, its split and block size.
+    average, the data file it was trained on unless one is given, and its split (the block size
+    follows from the data, and ``CharLM`` checks it against the checkpoint's).
     A split given on the command line that disagrees is one line, not a wrong figure."""
     saved, data = checkpoint["hyper_parameters"], checkpoint.get("datamodule_hyper_parameters") or {}
     model = {"net": net_spec(checkpoint, path), "ema_decay": saved.get("ema_decay")}
@@ -134,8 +135,6 @@ def evaluation_settings(config, checkpoint: dict, path) -> dict:
         settings[key] = data[key]
     if config.data.path is None:
         settings["path"] = recorded_data_path(data)
-    if isinstance(saved.get("block_size"), int) and config.data.get("block_size") is None:
-        settings["block_size"] = saved["block_size"]
     return {"model": model, "data": settings}
 
 
