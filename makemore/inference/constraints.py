@@ -114,11 +114,12 @@ class Constraints:
         )
 
     def satisfies(self, item: str) -> bool:
-        """Every check on a complete item, the slow way (for tests and the search's reference)."""
+        """Every check of one complete item, the slow way (for tests); repeats are the list's."""
         long_enough = len(item) >= max(1, self.min_length)
         short_enough = self.max_length is None or len(item) <= self.max_length
         clean = not any(piece in item for piece in self.banned)
-        return long_enough and short_enough and clean and self.final_ok(item)
+        pieces = item.endswith(self.suffix) and all(piece in item for piece in self.contains)
+        return long_enough and short_enough and clean and pieces and item not in self.excluded
 
     def keep(self, item: str) -> None:
         """Record an item as produced (for ``unique``)."""
