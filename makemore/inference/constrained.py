@@ -15,6 +15,7 @@ candidates are drawn.
 from __future__ import annotations
 
 import math
+from weakref import WeakKeyDictionary
 
 import torch
 
@@ -25,6 +26,66 @@ from makemore.inference.controls import pick_next
 from makemore.models.base import CharModel
 
 MIN_BATCH, MAX_BATCH = 32, 4096
+_ROW_DIMS: WeakKeyDictionary = WeakKeyDictionary()  # net -> where its decoding state keeps rows
+
+
+class _Unselectable(Exception):
+    """A decoding state whose rows cannot be told apart: the batch is then never narrowed."""
+
+
+def row_dims(net: CharModel, device) -> object:
+    """The decoding state's structure with, at each tensor, the dimension that holds the rows
+    (None: shared by all rows), found by comparing the states of batches of 1 and 2 after one
+    token; None if some leaf does not say. Dropping finished rows from the state this way works
+    for any family that keeps per-row tensors, without asking it."""
+    if net not in _ROW_DIMS:
+        states = []
+        for n in (1, 2):
+            state = net.start_decoding(n, device)
+            net.decode_step(torch.full((n, 1), BOUNDARY, device=device), state)
+            states.append(state)
+        try:
+            _ROW_DIMS[net] = _dims(*states)
+        except _Unselectable:
+            _ROW_DIMS[net] = None
+    return _ROW_DIMS[net]
+
+
+def _dims(one, two):
+    if isinstance(one, torch.Tensor) and isinstance(two, torch.Tensor):
+        differ = [d for d, (a, b) in enumerate(zip(one.shape, two.shape)) if a != b]
+        if (
+            one.dim() != two.dim()
+            or len(differ) > 1
+            or differ
+            and (one.shape[differ[0]], two.shape[differ[0]]) != (1, 2)
+        ):
+            raise _Unselectable
+        return differ[0] if differ else None
+    if type(one) is not type(two):
+        raise _Unselectable
+    if isinstance(one, dict):
+        if one.keys() != two.keys():
+            raise _Unselectable
+        return {key: _dims(one[key], two[key]) for key in one}
+    if isinstance(one, (list, tuple)):
+        if len(one) != len(two):
+            raise _Unselectable
+        return type(one)(_dims(a, b) for a, b in zip(one, two))
+    if one is None or isinstance(one, (int, float, str)) and one == two:
+        return None
+    raise _Unselectable
+
+
+def select_rows(state, dims, keep: torch.Tensor):
+    """The decoding state of rows ``keep`` alone (``dims`` from ``row_dims``)."""
+    if dims is None:
+        return state
+    if isinstance(dims, int):
+        return state.index_select(dims, keep)
+    if isinstance(dims, dict):
+        return {key: select_rows(state[key], dims[key], keep) for key in state}
+    return type(state)(select_rows(part, dim, keep) for part, dim in zip(state, dims))
 
 
 @torch.no_grad()
@@ -45,38 +106,44 @@ def draw(
     token within ``min_length..max_length`` characters and no banned piece, in row order.
 
     Every row draws from the same distributions as ``sample``'s (the first character of an item
-    without prefix is never its end, as there); a row that is dropped stops counting but the
-    batch goes on for the others."""
+    without prefix is never its end, as there). Rows that ended or were dropped leave the batch
+    once they are half of it, so the net computes little for them."""
     device = next(iter(net.buffers()), next(iter(net.parameters()), torch.empty(0))).device
     start = vocab.encode(prefix)
     sequence = torch.tensor([[BOUNDARY, *start]] * batch, device=device)
     state = net.start_decoding(batch, device)
     logits = net.decode_step(sequence, state)
-    alive = torch.ones(batch, dtype=torch.bool, device=device)  # still drawing characters
-    ended = torch.zeros(batch, dtype=torch.bool, device=device)  # drew its end token in time
+    dims = row_dims(net, device)
+    rows = torch.arange(batch, device=device)  # the batch's rows that are still in the state
+    alive = torch.ones(batch, dtype=torch.bool, device=device)  # of those: still drawing characters
+    ended = torch.zeros(batch, dtype=torch.bool, device=device)  # of all rows: drew its end token in time
     if automaton is not None:
         table, banned = automaton.table.to(device), automaton.banned.to(device)
         node = torch.full((batch,), automaton.walk(start), dtype=torch.long, device=device)
-    drawn = []
     last = max_length - len(start)  # the position whose only acceptable token is the end
+    tokens = torch.full((batch, last), BOUNDARY, dtype=torch.long, device=device)
     for position in range(last + 1):
         if position == 0 and not prefix:  # an item has a character before its end: never sample ""
             logits = logits.clone()
             logits[:, BOUNDARY] = float("-inf")
         token = pick_next(logits, temperature, top_k, top_p, generator).masked_fill(~alive, BOUNDARY)
         stop = alive & (token == BOUNDARY)
-        ended |= stop
+        ended[rows[stop]] = True
         alive &= ~stop
         if position == last:  # the rows still alive drew a character past max_length
             break
         if automaton is not None:
             node = table[node, token]
             alive &= ~banned[node]
-        drawn.append(token)
-        if not alive.any():
+        tokens[rows, position] = token
+        left = int(alive.sum())
+        if left == 0:
             break
+        if dims is not None and 2 * left <= len(alive):
+            keep = alive.nonzero().squeeze(1)
+            state, rows, alive, token = select_rows(state, dims, keep), rows[keep], alive[keep], token[keep]
+            node = node[keep] if automaton is not None else None
         logits = net.decode_step(token[:, None], state)
-    tokens = torch.stack(drawn, dim=1) if drawn else torch.zeros(batch, 0, dtype=torch.long, device=device)
     lengths = len(start) + (tokens != BOUNDARY).long().cumprod(dim=1).sum(dim=1)
     ok = ended & (lengths >= min_length)
     rows = ok.nonzero().squeeze(1).tolist()

@@ -17,7 +17,7 @@ from makemore.data.examples import windows
 from makemore.data.vocab import Vocabulary
 from makemore.digests import file_fingerprint
 from makemore.inference.best import best_items
-from makemore.inference.constrained import sample_constrained
+from makemore.inference.constrained import row_dims, sample_constrained, select_rows
 from makemore.inference.constraints import BanAutomaton, Constraints
 from makemore.inference.generate import sample, score
 from makemore.inference.predict import main
@@ -64,6 +64,24 @@ def test_every_family_produces_only_items_that_satisfy_every_constraint(name):
     assert all(c.satisfies(item) for item in items)
     prefixed, _ = sample_constrained(net, vocab, Constraints(min_length=4, max_length=6), 5, "de", 6, generator=g)
     assert all(item.startswith("de") and 4 <= len(item) <= 6 for item in prefixed)
+
+
+@pytest.mark.parametrize("name", list(NETS))
+@torch.no_grad()
+def test_finished_rows_leave_the_decoding_state_of_every_family_without_changing_the_others(name):
+    net = NETS[name]
+    dims = row_dims(net, "cpu")
+    assert dims is not None  # every family's state can be narrowed
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(1, len(CHARS) + 1, (5, 4), generator=g)
+    tokens[:, 0] = 0
+    whole, part = net.start_decoding(5), None
+    net.decode_step(tokens[:, :2], whole)
+    keep = torch.tensor([0, 2, 3])
+    part = select_rows(whole, dims, keep)  # a new state: the whole one goes on unchanged
+    for t in (2, 3):
+        expected = net.decode_step(tokens[:, t : t + 1], whole)[keep]
+        torch.testing.assert_close(net.decode_step(tokens[keep, t : t + 1], part), expected)
 
 
 @pytest.mark.parametrize("name", list(NETS))
