@@ -143,7 +143,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--max_draws",
         type=count("--max_draws"),
         default=None,
-        help=f"candidates drawn at most under constraints before giving up (default {DEFAULT_MAX_DRAWS:,})",
+        help=f"candidates drawn at most per prefix under constraints before giving up (default {DEFAULT_MAX_DRAWS:,})",
     )
     p.add_argument(
         "--best", type=count("--best"), default=None, metavar="K", help="the K most probable items, with scores"
@@ -264,6 +264,10 @@ def training_items(data: dict, data_path: str | None) -> set[str]:
     """Every item (all splits) of the data file a checkpoint was trained on; ``data`` is its
     data settings (``path``: None is the bundled file; ``data_file``: its fingerprint, if saved)."""
     recorded = data.get("data_file") if isinstance(data.get("data_file"), dict) else {}
+    if data_path is None and not recorded and "split_seed" not in data:  # written before data settings were saved
+        raise MakemoreError(
+            "--new_only: the checkpoint does not say which data file it was trained on; pass it with --data_path"
+        )
     path = data_path or recorded.get("path") or data.get("path") or BUNDLED_DATASET
     if not Path(path).is_file():
         raise MakemoreError(

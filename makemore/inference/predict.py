@@ -193,7 +193,6 @@ def sample_all(loaded, constraints, args: argparse.Namespace, max_length: int, g
     """``--num_samples`` items per prefix that satisfy the constraints, and on stderr the share of
     candidates that did."""
     items, drawn = [], 0
-    budget = args.max_draws or wanted.DEFAULT_MAX_DRAWS
     for prefix in args.prefix or [""]:
         kept, used = sample_constrained(
             loaded.net,
@@ -206,7 +205,7 @@ def sample_all(loaded, constraints, args: argparse.Namespace, max_length: int, g
             args.top_k,
             args.top_p,
             generator,
-            budget - drawn,
+            args.max_draws or wanted.DEFAULT_MAX_DRAWS,
         )
         items, drawn = items + kept, drawn + used
     print(wanted.share_line(len(items), drawn), file=sys.stderr)

@@ -311,3 +311,15 @@ def test_predict_with_constraints_as_a_user_runs_it(bigram_ckpt):
     got = [line.split("\t")[0] for line in done.stdout.splitlines()]
     assert len(got) == 20 == len(set(got)) and all(len(item) >= 6 and item not in items for item in got)
     assert "constraints kept 20 of" in done.stderr
+
+
+def test_new_only_asks_for_the_data_file_of_a_checkpoint_that_does_not_name_it(bigram_ckpt, capsys, tmp_path):
+    path, words, items = bigram_ckpt
+    checkpoint = torch.load(path, weights_only=True)
+    del checkpoint["datamodule_hyper_parameters"]  # as written before data settings were saved
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    line = fails(["predict", "--ckpt_path", str(old), "--new_only"], capsys)
+    assert "does not say which data file it was trained on; pass it with --data_path" in line
+    got, _ = predict(["--ckpt_path", str(old), "--new_only", "--data_path", str(words), "--seed", "0"], capsys)
+    assert len(got) == 20 and not set(got) & set(items)
