@@ -7,6 +7,7 @@ With no arguments it samples 20 items from the best checkpoint of the newest run
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -14,6 +15,9 @@ import torch
 
 from makemore.data.items import BUNDLED_DATASET, read_items, split_items
 from makemore.errors import MakemoreError
+from makemore.inference import constraints as wanted
+from makemore.inference.best import best_items
+from makemore.inference.constrained import sample_constrained
 from makemore.inference.generate import sample, score
 from makemore.inference.loading import load
 from makemore.training.atomic_io import write_atomically
@@ -44,6 +48,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="let --output replace an existing file")
     p.add_argument("--score", nargs="+", default=None, metavar="ITEM", help="score these items instead of sampling")
     p.add_argument("--score_file", default=None, help="score the items of this file (one per line)")
+    wanted.add_arguments(p)  # constraints, --best, --sort
     return p
 
 
@@ -97,7 +102,7 @@ def labeller(data: dict):
     return lambda item: next((f"in {name}" for name, items in sets.items() if item in items), "new")
 
 
-def score_items(loaded, items: list[str]) -> None:
+def score_items(loaded, items: list[str], sort: str = "total") -> None:
     """Print each scorable item's score; list the others and end with one error line for them."""
     longest = loaded.block_size - 1  # a sequence net sees the boundary token and this many characters
     window = loaded.net.examples == "windows"
@@ -107,8 +112,11 @@ def score_items(loaded, items: list[str]) -> None:
         if not problem and not window and len(item) > longest:
             problem = f"it is longer than the {longest} characters this model sees (its block_size)"
         (bad if problem else good).append((item, problem))
-    for item, total, mean in score(loaded.net, loaded.vocab, [item for item, _ in good]) if good else []:
+    rows = score(loaded.net, loaded.vocab, [item for item, _ in good]) if good else []
+    for item, total, mean in sorted(rows, key=lambda row: row[2]) if sort == "per_char" else rows:
         print(f"{item}\t{total:.4f}\t{mean:.4f}")
+    if rows:
+        print(perplexity_line(rows), file=sys.stderr)
     for item, problem in bad:
         print(f"not scored: {item!r}: {problem}", file=sys.stderr)
     if bad:
@@ -116,6 +124,16 @@ def score_items(loaded, items: list[str]) -> None:
             f"{len(bad)} of {len(items)} items could not be scored (listed above); valid characters: "
             f"{loaded.vocab.chars!r}"
         )
+
+
+def perplexity_line(rows: list[tuple[str, float, float]]) -> str:
+    """One line on the scored list as a whole: NLL per character (end tokens included), perplexity, bits."""
+    characters = sum(len(item) + 1 for item, _, _ in rows)
+    nats = -sum(total for _, total, _ in rows) / characters
+    return (
+        f"{len(rows)} items, {characters} characters with end tokens: {nats:.4f} nats per character, "
+        f"perplexity {math.exp(nats):.3f}, {nats / math.log(2):.4f} bits per character"
+    )
 
 
 def command(argv: list[str]) -> None:
@@ -130,6 +148,7 @@ def command(argv: list[str]) -> None:
 def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
     check(args)
+    wanted.check_args(args)
     check_output(args)
     path = Path(args.ckpt_path) if args.ckpt_path else newest_best_checkpoint(args.checkpoint_root)
     print(f"checkpoint: {path}", file=sys.stderr)
@@ -138,7 +157,7 @@ def main(argv: list[str]) -> None:
     window = net.examples == "windows"
     if args.score or args.score_file:
         items = list(args.score or []) + (read_items(args.score_file, "--score_file") if args.score_file else [])
-        score_items(loaded, items)
+        score_items(loaded, items, args.sort)
         return
     # A sequence net sees block_size positions: the boundary token and block_size - 1 characters.
     limit = 30 if window else loaded.block_size - 1
@@ -146,8 +165,11 @@ def main(argv: list[str]) -> None:
     if max_length > limit and not window:
         raise MakemoreError(f"--max_length {max_length} is more than this model's {limit} characters (block_size)")
     generator = torch.Generator().manual_seed(args.seed) if args.seed is not None else None
-    items = []
-    for prefix in args.prefix or [""]:
+    constraints = wanted.from_args(args, vocab, loaded.data, max_length)
+    if args.best is not None:
+        return print_best(loaded, constraints, args, max_length)
+    items = [] if not constraints.asked else sample_all(loaded, constraints, args, max_length, generator)
+    for prefix in (args.prefix or [""]) if not constraints.asked else []:  # else sampled above
         check_chars(prefix, "prefix", vocab)
         if len(prefix) > max_length:
             raise MakemoreError(f"prefix {prefix!r} is longer than --max_length {max_length}")
@@ -165,3 +187,45 @@ def main(argv: list[str]) -> None:
         text = "".join(item + "\n" for item in items).encode("utf-8")
         write_atomically(args.output, lambda f: f.write(text))
         print(f"wrote {len(items)} items to {args.output}", file=sys.stderr)
+
+
+def sample_all(loaded, constraints, args: argparse.Namespace, max_length: int, generator) -> list[str]:
+    """``--num_samples`` items per prefix that satisfy the constraints, and on stderr the share of
+    candidates that did."""
+    items, drawn = [], 0
+    for prefix in args.prefix or [""]:
+        kept, used = sample_constrained(
+            loaded.net,
+            loaded.vocab,
+            constraints,
+            args.num_samples,
+            prefix,
+            max_length,
+            args.temperature,
+            args.top_k,
+            args.top_p,
+            generator,
+            args.max_draws or wanted.DEFAULT_MAX_DRAWS,
+        )
+        items, drawn = items + kept, drawn + used
+    print(wanted.share_line(len(items), drawn), file=sys.stderr)
+    return items
+
+
+def print_best(loaded, constraints, args: argparse.Namespace, max_length: int) -> None:
+    """``--best K``: per prefix, the K most probable satisfying items with their scores."""
+    budget = args.max_expansions or wanted.DEFAULT_MAX_EXPANSIONS
+    for prefix in args.prefix or [""]:
+        found = best_items(loaded.net, loaded.vocab, constraints, args.best, prefix, max_length, budget)
+        rows = sorted(found.rows, key=lambda row: row[2]) if args.sort == "per_char" else found.rows
+        for item, total, mean in rows:
+            print(f"{item}\t{total:.4f}\t{mean:.4f}")
+        what = f"items starting with {prefix!r}" if prefix else "items"
+        if len(found.rows) < args.best and found.exhausted:
+            print(f"only {len(found.rows)} {what} of at most {max_length} characters satisfy them all", file=sys.stderr)
+        elif len(found.rows) < args.best:
+            print(
+                f"the search ended after --max_expansions {budget:,} prefixes with {len(found.rows)} of "
+                f"{args.best} {what}; raise it for more",
+                file=sys.stderr,
+            )
