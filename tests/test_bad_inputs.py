@@ -57,6 +57,35 @@ CASES = {
     "two roots": (["fit", "--config", V4, *TINY, "--trainer.default_root_dir", "elsewhere"], "pass one of them"),
     "Lightning's --optimizer": (["fit", "--config", LSTM, *TINY, "--optimizer", "Adam"], "--optimizer"),
     "a value of the wrong type": (["fit", "--config", V4, *TINY, "--data.batch_size", "x"], "data.batch_size"),
+    "a FIFO as data": (["fit", "--config", V4, *TINY, "--data.path", "fifo"], "is a FIFO (named pipe), not a regular"),
+    "/dev/null as data": (["fit", "--config", V4, *TINY, "--data.path", "/dev/null"], "is a character device"),
+    "a link loop as data": (["fit", "--config", V4, *TINY, "--data.path", "loop"], "is a symbolic link loop"),
+    "a folder as data": (["fit", "--config", V4, *TINY, "--data.path", "empty"], "empty is a directory"),
+    "predict at a NaN temperature": (["predict", "--ckpt_path", CKPT, "--temperature", "nan"], "--temperature must"),
+    "predict at an infinite temperature": (["predict", "--ckpt_path", CKPT, "--temperature", "inf"], "finite"),
+    "predict a seed past 2**64": (["predict", "--ckpt_path", CKPT, "--seed", str(2**70)], "--seed must be in"),
+    "predict a negative seed": (["predict", "--ckpt_path", CKPT, "--seed=-1"], "--seed must be in"),
+    "predict a billion items": (["predict", "--ckpt_path", CKPT, "--num_samples", str(10**9)], "10,000,000"),
+    "predict a word as a count": (["predict", "--ckpt_path", CKPT, "--num_samples", "x"], "invalid int value: 'x'"),
+    "predict a NaN top_p": (["predict", "--ckpt_path", CKPT, "--top_p", "nan"], "--top_p must be in (0, 1]"),
+    "predict a huge max_length": (["predict", "--ckpt_path", CKPT, "--max_length", str(10**12)], "--max_length"),
+    "predict an unknown option": (["predict", "--ckpt_path", CKPT, "--bogus"], "unrecognized arguments: --bogus"),
+    "score no item": (["predict", "--ckpt_path", CKPT, "--score"], "--score: expected at least one argument"),
+    "predict an empty checkpoint path": (["predict", "--ckpt_path", ""], "--ckpt_path is empty"),
+    "predict from /dev/null": (["predict", "--ckpt_path", "/dev/null"], "is a character device"),
+    "score a folder": (["predict", "--ckpt_path", CKPT, "--score_file", "empty"], "empty is a directory"),
+    "score a FIFO": (["predict", "--ckpt_path", CKPT, "--score_file", "fifo"], "is a FIFO (named pipe)"),
+    "score /dev/null": (["predict", "--ckpt_path", CKPT, "--score_file", "/dev/null"], "is a character device"),
+    "predict over /dev/null": (
+        ["predict", "--ckpt_path", CKPT, "--output", "/dev/null", "--overwrite"],
+        "is a character device",
+    ),
+    "predict over a folder": (["predict", "--ckpt_path", CKPT, "--output", "empty", "--overwrite"], "is a directory"),
+    "predict over a dangling link": (["predict", "--ckpt_path", CKPT, "--output", "dangling"], "dangling exists"),
+    "predict through a link loop": (
+        ["predict", "--ckpt_path", CKPT, "--output", "loop", "--overwrite"],
+        "is a symbolic link loop",
+    ),
 }
 
 
@@ -70,11 +99,15 @@ def makemore(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    """Every file and folder under ``folder``: a folder as '', a file as its content's hash."""
-    return {
-        str(p.relative_to(folder)): "" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-    }
+    """Every file and folder under ``folder``: a folder as '', a link as its target, a FIFO as
+    'fifo' (reading it would block), a file as its content's hash."""
+
+    def seen(p: Path) -> str:
+        if p.is_symlink():
+            return f"-> {os.readlink(p)}"
+        return "" if p.is_dir() else "fifo" if p.is_fifo() else hashlib.sha256(p.read_bytes()).hexdigest()
+
+    return {str(p.relative_to(folder)): seen(p) for p in sorted(folder.rglob("*"))}
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +119,9 @@ def workspace(tmp_path_factory) -> Path:
     (folder / "one.txt").write_text("abc\n")
     (folder / "long.txt").write_text("abc\ncab\n" * 20 + "ab" * 2000 + "\n")
     (folder / "empty").mkdir()
+    os.mkfifo(folder / "fifo")  # reading it would block: it must be refused unopened
+    (folder / "loop").symlink_to("loop")
+    (folder / "dangling").symlink_to("nowhere")
     run(tiny_fit_args(words, folder / "ck", steps=10))
     (folder / "half.ckpt").write_bytes((folder / CKPT).read_bytes()[:2000])
     return folder
