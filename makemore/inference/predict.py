@@ -150,7 +150,7 @@ def score_items(loaded, items: list[str]) -> None:
     longest = loaded.block_size - 1  # a sequence net sees the boundary token and this many characters
     window = loaded.net.examples == "windows"
     good, bad = [], []
-    for item in map(item_of, items):  # as training reads its items
+    for item in items:
         problem = "it is empty" if not item else unknown_chars(item, loaded.vocab)
         if not problem and not window and len(item) > longest:
             problem = f"it is longer than the {longest} characters this model sees (its block_size)"
@@ -173,6 +173,10 @@ def command(argv: list[str]) -> None:
     except MakemoreError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    except BrokenPipeError:
+        # The reader of stdout left (`| head`): stop quietly, as other tools do (--output unwritten).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        raise SystemExit(1) from None
 
 
 def main(argv: list[str]) -> None:
@@ -185,7 +189,8 @@ def main(argv: list[str]) -> None:
     net, vocab = loaded.net, loaded.vocab
     window = net.examples == "windows"
     if args.score or args.score_file:
-        items = list(args.score or []) + (read_items(args.score_file, "--score_file") if args.score_file else [])
+        items = [item_of(item) for item in args.score or []]  # as a file's lines are read
+        items += read_items(args.score_file, "--score_file") if args.score_file else []
         score_items(loaded, items)
         return
     # A sequence net sees block_size positions: the boundary token and block_size - 1 characters.
@@ -238,6 +243,8 @@ def write_output(args: argparse.Namespace, write) -> None:
             write_atomically(os.path.realpath(args.output), write)
         else:
             write_new(args.output, write)
+    except BrokenPipeError:
+        raise  # stdout's, not the file's
     except FileExistsError:
         raise MakemoreError(
             f"--output {args.output} appeared while sampling and was kept; nothing written. "

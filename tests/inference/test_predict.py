@@ -314,3 +314,22 @@ def test_overwrite_writes_through_a_symbolic_link_and_keeps_the_link(ckpt, tmp_p
     assert code == 0 and not errors and os.readlink(tmp_path / "link.txt") == "real.txt"
     assert (tmp_path / "real.txt").read_text().splitlines() == items and len(items) == 5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "link.txt", "real.txt"]
+
+
+def test_a_reader_that_stops_early_ends_predict_quietly(ckpt, tmp_path):
+    process = start_predict(["--ckpt_path", str(ckpt), *BLOCKING, "--output", "samples.txt"], tmp_path)
+    process.stdout.readline()
+    process.stdout.close()  # as `| head -1` does
+    err = process.stderr.read()
+    assert process.wait(timeout=300) == 1 and "Traceback" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]  # no output, no .partial
+
+
+def test_scored_items_are_stripped_of_spaces_and_tabs_alone_as_lines_are(ckpt, capsys):
+    # str.strip() dropped the form feed, so "abc\f" was scored as "abc"; training keeps it in its item.
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["predict", "--ckpt_path", str(ckpt), "--score", "\tabc \r", "abc\x0c"])
+    out = capsys.readouterr()
+    assert [line.split("\t")[0] for line in out.out.splitlines()] == ["abc"]
+    assert "not scored: 'abc\\x0c': characters the model does not know: '\\x0c'" in out.err
