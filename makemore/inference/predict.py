@@ -173,6 +173,9 @@ def command(argv: list[str]) -> None:
     except MakemoreError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print("error: interrupted; --output, if given, was not written", file=sys.stderr)
+        raise SystemExit(130) from None
     except BrokenPipeError:
         # The reader of stdout left (`| head`): stop quietly, as other tools do (--output unwritten).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
@@ -243,6 +246,9 @@ def write_output(args: argparse.Namespace, write) -> None:
             write_atomically(os.path.realpath(args.output), write)
         else:
             write_new(args.output, write)
+    except KeyboardInterrupt:
+        print("error: interrupted; --output, if given, was not written", file=sys.stderr)
+        raise SystemExit(130) from None
     except BrokenPipeError:
         raise  # stdout's, not the file's
     except FileExistsError:

@@ -3,6 +3,7 @@
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -333,3 +334,13 @@ def test_scored_items_are_stripped_of_spaces_and_tabs_alone_as_lines_are(ckpt, c
     out = capsys.readouterr()
     assert [line.split("\t")[0] for line in out.out.splitlines()] == ["abc"]
     assert "not scored: 'abc\\x0c': characters the model does not know: '\\x0c'" in out.err
+
+
+def test_ctrl_c_while_sampling_leaves_no_output_and_no_partial_file(ckpt, tmp_path):
+    process = start_predict(["--ckpt_path", str(ckpt), *BLOCKING, "--output", "samples.txt"], tmp_path)
+    first = process.stdout.readline()  # sampling, with the temporary file open beside samples.txt
+    assert any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+    process.send_signal(signal.SIGINT)
+    code, _, errors = finish(process, first)
+    assert code == 130 and errors == ["error: interrupted; --output, if given, was not written"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
