@@ -246,9 +246,6 @@ def write_output(args: argparse.Namespace, write) -> None:
             write_atomically(os.path.realpath(args.output), write)
         else:
             write_new(args.output, write)
-    except KeyboardInterrupt:
-        print("error: interrupted; --output, if given, was not written", file=sys.stderr)
-        raise SystemExit(130) from None
     except BrokenPipeError:
         raise  # stdout's, not the file's
     except FileExistsError:
