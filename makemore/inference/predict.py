@@ -80,7 +80,7 @@ def check(args: argparse.Namespace) -> None:
         raise MakemoreError(f"--max_length must be between 1 and {MAX_LENGTH:,}, got {args.max_length}")
     if args.seed is not None and not 0 <= args.seed < 2**64:
         raise MakemoreError(f"--seed must be in [0, 2**64), got {args.seed}")
-    for flag in ("ckpt_path", "output", "score_file"):
+    for flag in ("ckpt_path", "checkpoint_root", "output", "score_file"):
         if getattr(args, flag) == "":
             raise MakemoreError(f"--{flag} is empty; name a file or leave the option out")
     if args.ckpt_path is not None:

@@ -144,6 +144,7 @@ def test_samples_are_never_empty(temperature):
         (["--num_samples", "0"], "--num_samples must be at least 1"),
         (["--prefix", "aXz"], "prefix 'aXz' has characters the model does not know: 'Xz'; valid characters: '.abcdef'"),
         (["--prefix", "abcdefabcdef"], "prefix 'abcdefabcdef' is longer than --max_length 9"),
+        (["--checkpoint_root", ""], "--checkpoint_root is empty"),  # was: "no run under /", of "."
     ],
 )
 def test_bad_controls(ckpt, capsys, args, message):
