@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -76,10 +77,8 @@ CASES = {
     "score a folder": (["predict", "--ckpt_path", CKPT, "--score_file", "empty"], "empty is a directory"),
     "score a FIFO": (["predict", "--ckpt_path", CKPT, "--score_file", "fifo"], "is a FIFO (named pipe)"),
     "score /dev/null": (["predict", "--ckpt_path", CKPT, "--score_file", "/dev/null"], "is a character device"),
-    "predict over /dev/null": (
-        ["predict", "--ckpt_path", CKPT, "--output", "/dev/null", "--overwrite"],
-        "is a character device",
-    ),
+    # Not /dev/null itself: a predict that wrongly replaced it (as root, it could) broke the machine.
+    "predict over a device": (["predict", "--ckpt_path", CKPT, "--output", "null", "--overwrite"], "not a regular"),
     "predict over a folder": (["predict", "--ckpt_path", CKPT, "--output", "empty", "--overwrite"], "is a directory"),
     "predict over a dangling link": (["predict", "--ckpt_path", CKPT, "--output", "dangling"], "dangling exists"),
     "predict through a link loop": (
@@ -99,13 +98,13 @@ def makemore(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    """Every file and folder under ``folder``: a folder as '', a link as its target, a FIFO as
-    'fifo' (reading it would block), a file as its content's hash."""
+    """Every file and folder under ``folder``: a folder as '', a link as its target, a FIFO or
+    device as 'special' (reading a FIFO would block), a file as its content's hash."""
 
     def seen(p: Path) -> str:
         if p.is_symlink():
             return f"-> {os.readlink(p)}"
-        return "" if p.is_dir() else "fifo" if p.is_fifo() else hashlib.sha256(p.read_bytes()).hexdigest()
+        return "" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "special"
 
     return {str(p.relative_to(folder)): seen(p) for p in sorted(folder.rglob("*"))}
 
@@ -120,6 +119,10 @@ def workspace(tmp_path_factory) -> Path:
     (folder / "long.txt").write_text("abc\ncab\n" * 20 + "ab" * 2000 + "\n")
     (folder / "empty").mkdir()
     os.mkfifo(folder / "fifo")  # reading it would block: it must be refused unopened
+    try:
+        os.mknod(folder / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a /dev/null of our own
+    except OSError:  # not allowed to make devices here
+        os.mkfifo(folder / "null")
     (folder / "loop").symlink_to("loop")
     (folder / "dangling").symlink_to("nowhere")
     run(tiny_fit_args(words, folder / "ck", steps=10))
