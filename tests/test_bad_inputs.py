@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -70,6 +71,34 @@ CASES = {
     "log every 0 steps": (["fit", "--config", V4, *TINY, "--model.log_every_n_steps", "0"], "log_every_n_steps must"),
     "a negative decay factor": (["fit", "--config", V4, *TINY, "--model.lr_scheduler.init_args.gamma", "-1"], "gamma"),
     "floor of -1": (["fit", "--config", LSTM, *TINY, "--model.lr_scheduler.init_args.min_factor", "-1"], "min_factor"),
+    # Files that are not regular files, and every predict option's bad value
+    "a FIFO as data": (["fit", "--config", V4, *TINY, "--data.path", "fifo"], "is a FIFO (named pipe), not a regular"),
+    "/dev/null as data": (["fit", "--config", V4, *TINY, "--data.path", "/dev/null"], "is a character device"),
+    "a link loop as data": (["fit", "--config", V4, *TINY, "--data.path", "loop"], "is a symbolic link loop"),
+    "a folder as data": (["fit", "--config", V4, *TINY, "--data.path", "empty"], "empty is a directory"),
+    "predict at a NaN temperature": (["predict", "--ckpt_path", CKPT, "--temperature", "nan"], "--temperature must"),
+    "predict at an infinite temperature": (["predict", "--ckpt_path", CKPT, "--temperature", "inf"], "finite"),
+    "predict a seed past 2**64": (["predict", "--ckpt_path", CKPT, "--seed", str(2**70)], "--seed must be in"),
+    "predict a negative seed": (["predict", "--ckpt_path", CKPT, "--seed=-1"], "--seed must be in"),
+    "predict a billion items": (["predict", "--ckpt_path", CKPT, "--num_samples", str(10**9)], "10,000,000"),
+    "predict a word as a count": (["predict", "--ckpt_path", CKPT, "--num_samples", "x"], "invalid int value: 'x'"),
+    "predict a NaN top_p": (["predict", "--ckpt_path", CKPT, "--top_p", "nan"], "--top_p must be in (0, 1]"),
+    "predict a huge max_length": (["predict", "--ckpt_path", CKPT, "--max_length", str(10**12)], "--max_length"),
+    "predict an unknown option": (["predict", "--ckpt_path", CKPT, "--bogus"], "unrecognized arguments: --bogus"),
+    "score no item": (["predict", "--ckpt_path", CKPT, "--score"], "--score: expected at least one argument"),
+    "predict an empty checkpoint path": (["predict", "--ckpt_path", ""], "--ckpt_path is empty"),
+    "predict from /dev/null": (["predict", "--ckpt_path", "/dev/null"], "is a character device"),
+    "score a folder": (["predict", "--ckpt_path", CKPT, "--score_file", "empty"], "empty is a directory"),
+    "score a FIFO": (["predict", "--ckpt_path", CKPT, "--score_file", "fifo"], "is a FIFO (named pipe)"),
+    "score /dev/null": (["predict", "--ckpt_path", CKPT, "--score_file", "/dev/null"], "is a character device"),
+    # Not /dev/null itself: a predict that wrongly replaced it (as root, it could) broke the machine.
+    "predict over a device": (["predict", "--ckpt_path", CKPT, "--output", "null", "--overwrite"], "not a regular"),
+    "predict over a folder": (["predict", "--ckpt_path", CKPT, "--output", "empty", "--overwrite"], "is a directory"),
+    "predict over a dangling link": (["predict", "--ckpt_path", CKPT, "--output", "dangling"], "dangling exists"),
+    "predict through a link loop": (
+        ["predict", "--ckpt_path", CKPT, "--output", "loop", "--overwrite"],
+        "is a symbolic link loop",
+    ),
 }
 
 
@@ -83,11 +112,15 @@ def makemore(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    """Every file and folder under ``folder``: a folder as '', a file as its content's hash."""
-    return {
-        str(p.relative_to(folder)): "" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-    }
+    """Every file and folder under ``folder``: a folder as '', a link as its target, a FIFO or
+    device as 'special' (reading a FIFO would block), a file as its content's hash."""
+
+    def seen(p: Path) -> str:
+        if p.is_symlink():
+            return f"-> {os.readlink(p)}"
+        return "" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "special"
+
+    return {str(p.relative_to(folder)): seen(p) for p in sorted(folder.rglob("*"))}
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +132,13 @@ def workspace(tmp_path_factory) -> Path:
     (folder / "one.txt").write_text("abc\n")
     (folder / "long.txt").write_text("abc\ncab\n" * 20 + "ab" * 2000 + "\n")
     (folder / "empty").mkdir()
+    os.mkfifo(folder / "fifo")  # reading it would block: it must be refused unopened
+    try:
+        os.mknod(folder / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a /dev/null of our own
+    except OSError:  # not allowed to make devices here
+        os.mkfifo(folder / "null")
+    (folder / "loop").symlink_to("loop")
+    (folder / "dangling").symlink_to("nowhere")
     run(tiny_fit_args(words, folder / "ck", steps=10))
     (folder / "half.ckpt").write_bytes((folder / CKPT).read_bytes()[:2000])
     return folder

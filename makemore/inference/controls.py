@@ -17,6 +17,7 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
         probs = sorted_logits.softmax(dim=-1)
         before = probs.cumsum(dim=-1) - probs  # probability mass of the tokens ranked above
         drop_sorted = before >= top_p  # already enough mass above this token
+        drop_sorted[..., 0] = False  # a top_p below float32's smallest number would drop it too
         drop = drop_sorted.scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
     return logits
@@ -32,5 +33,9 @@ def pick_next(
     """One token id per row of ``logits (B, V)``; temperature 0 is the argmax."""
     if temperature == 0:
         return logits.argmax(dim=-1)
-    logits = filter_logits(logits.float() / temperature, top_k, top_p)
+    # Shifted so the largest is 0, in float64: a tiny temperature then sends the others to -inf
+    # (near-greedy) and a huge one leaves them near 0, where float32 would give inf - inf = NaN.
+    logits = logits.double()
+    logits = ((logits - logits.amax(dim=-1, keepdim=True)) / temperature).float()
+    logits = filter_logits(logits, top_k, top_p)
     return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator).squeeze(-1)

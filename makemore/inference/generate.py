@@ -31,23 +31,29 @@ def sample(
     recomputes the whole context at every position (the reference for tests and benchmarks).
     """
     device = next(iter(net.buffers()), next(iter(net.parameters()), torch.empty(0))).device
-    sequence = torch.tensor([[BOUNDARY, *vocab.encode(prefix)]] * num_samples, device=device)
+    start = 1 + len(prefix)  # the boundary token, then the prefix
+    # Filled in place (boundary tokens after each item's end): growing it by concatenation would
+    # copy it at every position, quadratic in max_length.
+    sequence = torch.full((num_samples, 1 + max_length), BOUNDARY, device=device)
+    sequence[:, 1:start] = torch.tensor(vocab.encode(prefix), dtype=torch.long, device=device)
     state = net.start_decoding(num_samples, device) if incremental else None
-    logits = net.decode_step(sequence, state) if incremental else recompute(net, sequence)
+    logits = net.decode_step(sequence[:, :start], state) if incremental else recompute(net, sequence[:, :start])
     finished = torch.zeros(num_samples, dtype=torch.bool, device=device)
+    end = start
     for position in range(max_length - len(prefix)):
         if position == 0 and not prefix:  # an item has a character before its end: never sample ""
             logits = logits.clone()
             logits[:, BOUNDARY] = float("-inf")
         token = pick_next(logits, temperature, top_k, top_p, generator)
         token = token.masked_fill(finished, BOUNDARY)
-        sequence = torch.cat([sequence, token[:, None]], dim=1)
+        sequence[:, end] = token
+        end += 1
         finished |= token == BOUNDARY
         if finished.all():
             break
-        logits = net.decode_step(token[:, None], state) if incremental else recompute(net, sequence)
+        logits = net.decode_step(token[:, None], state) if incremental else recompute(net, sequence[:, :end])
     items = []
-    for row in sequence[:, 1:].tolist():
+    for row in sequence[:, 1:end].tolist():
         items.append(vocab.decode(row[: row.index(BOUNDARY)] if BOUNDARY in row else row))
     return items
 

@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import stat
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
-from makemore.data.items import BUNDLED_DATASET, read_items, split_items
+from makemore.data.items import BUNDLED_DATASET, file_kind, item_of, read_items, split_items, stat_problem
 from makemore.errors import MakemoreError
 from makemore.inference import constraints as wanted
 from makemore.inference.best import best_items
 from makemore.inference.constrained import sample_constrained
 from makemore.inference.generate import sample, score
 from makemore.inference.loading import load
-from makemore.training.atomic_io import write_atomically
+from makemore.training.atomic_io import write_atomically, write_new
 from makemore.training.runs import best_checkpoint, check_writable
+
+MAX_SAMPLES = 10_000_000  # items a call: more is surely a typo (and hours of sampling)
+MAX_LENGTH = 10_000  # characters an item of a window net, whose context never runs out
+CHUNK = 1_000  # items sampled at a time: memory stays bounded (a Transformer's cache is per item)
 
 
 def newest_best_checkpoint(root: str | Path) -> Path:
@@ -33,8 +40,14 @@ def newest_best_checkpoint(root: str | Path) -> Path:
     return found[max(runs, key=lambda run: max(f.stat().st_mtime for f in run.glob("*.ckpt")))]
 
 
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """argparse's mistakes too end in one line (not its usage block), exit status 2."""
+        raise MakemoreError(f"{message}; see python -m makemore predict --help")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="makemore predict", description=__doc__)
+    p = Parser(prog="makemore predict", description=__doc__)
     p.add_argument("--ckpt_path", default=None, help="checkpoint to use (default: best of the newest run)")
     p.add_argument("--checkpoint_root", default="checkpoints", help="where runs are looked for")
     p.add_argument("--num_samples", type=int, default=20, help="items to sample (per prefix)")
@@ -43,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--top_p", type=float, default=None, help="sample only within the nucleus of mass p, in (0, 1]")
     p.add_argument("--prefix", action="append", default=None, help="start every item with this (repeatable)")
     p.add_argument("--max_length", type=int, default=None, help="most characters per item (default: what fits)")
-    p.add_argument("--seed", type=int, default=None, help="same seed, same samples")
+    p.add_argument("--seed", type=int, default=None, help="same seed, same samples (0 <= seed < 2**64)")
     p.add_argument("--output", default=None, help="also write the items, one per line, to this new file")
     p.add_argument("--overwrite", action="store_true", help="let --output replace an existing file")
     p.add_argument("--score", nargs="+", default=None, metavar="ITEM", help="score these items instead of sampling")
@@ -53,16 +66,41 @@ def parser() -> argparse.ArgumentParser:
 
 
 def check(args: argparse.Namespace) -> None:
+    total = args.num_samples * len(args.prefix or [""])
     if args.num_samples <= 0:
         raise MakemoreError(f"--num_samples must be at least 1, got {args.num_samples}")
-    if args.temperature < 0:
-        raise MakemoreError(f"--temperature must be >= 0 (0 is greedy), got {args.temperature}")
+    if total > MAX_SAMPLES:
+        raise MakemoreError(
+            f"--num_samples {args.num_samples} asks for {total:,} items, more than the {MAX_SAMPLES:,} of one call; "
+            "run several calls with different --seed values"
+        )
+    if not (math.isfinite(args.temperature) and args.temperature >= 0):
+        raise MakemoreError(f"--temperature must be >= 0 and finite (0 is greedy), got {args.temperature}")
     if args.top_k is not None and args.top_k < 1:
         raise MakemoreError(f"--top_k must be at least 1, got {args.top_k}")
-    if args.top_p is not None and not 0 < args.top_p <= 1:
+    if args.top_p is not None and not 0 < args.top_p <= 1:  # NaN fails this too
         raise MakemoreError(f"--top_p must be in (0, 1], got {args.top_p}")
-    if args.max_length is not None and args.max_length < 1:
-        raise MakemoreError(f"--max_length must be at least 1, got {args.max_length}")
+    if args.max_length is not None and not 1 <= args.max_length <= MAX_LENGTH:
+        raise MakemoreError(f"--max_length must be between 1 and {MAX_LENGTH:,}, got {args.max_length}")
+    if args.seed is not None and not 0 <= args.seed < 2**64:
+        raise MakemoreError(f"--seed must be in [0, 2**64), got {args.seed}")
+    for flag in ("ckpt_path", "checkpoint_root", "output", "score_file"):
+        if getattr(args, flag) == "":
+            raise MakemoreError(f"--{flag} is empty; name a file or leave the option out")
+    if args.ckpt_path is not None:
+        check_regular(args.ckpt_path, "--ckpt_path")
+
+
+def check_regular(path: str, flag: str) -> None:
+    """An existing path that is a directory, FIFO, device or link loop is named for what it is."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return  # said by whoever reads it
+    except OSError as err:
+        raise MakemoreError(f"{flag} {path} {stat_problem(err)}; name a file") from None
+    if not stat.S_ISREG(mode):
+        raise MakemoreError(f"{flag} {path} is {file_kind(mode)}, not a regular file; name a file")
 
 
 def check_output(args: argparse.Namespace) -> None:
@@ -70,10 +108,19 @@ def check_output(args: argparse.Namespace) -> None:
     if args.output is None:
         return
     path = Path(args.output)
-    if path.is_dir():
+    try:
+        mode = os.lstat(path).st_mode  # the name itself: a link, even a dangling one, exists
+    except FileNotFoundError:
+        mode = None
+    except OSError as err:
+        raise MakemoreError(f"--output {path} {stat_problem(err)}; name a file in an existing folder") from None
+    if mode is not None and stat.S_ISDIR(mode):
         raise MakemoreError(f"--output {path} is a directory; name a file")
-    if path.exists() and not args.overwrite:
+    if mode is not None and not args.overwrite:
         raise MakemoreError(f"--output {path} exists; pass --overwrite to replace it, or name a new file")
+    if mode is not None:
+        check_regular(path, "--output")  # what --overwrite would write through a link to
+        path = Path(os.path.realpath(path))
     if not path.parent.is_dir():
         raise MakemoreError(f"--output {path}: {path.parent} is not a folder; create it first or name another")
     check_writable(path.parent)
@@ -107,7 +154,7 @@ def score_items(loaded, items: list[str], sort: str = "total") -> None:
     longest = loaded.block_size - 1  # a sequence net sees the boundary token and this many characters
     window = loaded.net.examples == "windows"
     good, bad = [], []
-    for item in (item.strip() for item in items):  # as training reads its items
+    for item in items:
         problem = "it is empty" if not item else unknown_chars(item, loaded.vocab)
         if not problem and not window and len(item) > longest:
             problem = f"it is longer than the {longest} characters this model sees (its block_size)"
@@ -143,6 +190,13 @@ def command(argv: list[str]) -> None:
     except MakemoreError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print("error: interrupted; --output, if given, was not written", file=sys.stderr)
+        raise SystemExit(130) from None
+    except BrokenPipeError:
+        # The reader of stdout left (`| head`): stop quietly, as other tools do (--output unwritten).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        raise SystemExit(1) from None
 
 
 def main(argv: list[str]) -> None:
@@ -156,7 +210,8 @@ def main(argv: list[str]) -> None:
     net, vocab = loaded.net, loaded.vocab
     window = net.examples == "windows"
     if args.score or args.score_file:
-        items = list(args.score or []) + (read_items(args.score_file, "--score_file") if args.score_file else [])
+        items = [item_of(item) for item in args.score or []]  # as a file's lines are read
+        items += read_items(args.score_file, "--score_file") if args.score_file else []
         score_items(loaded, items, args.sort)
         return
     # A sequence net sees block_size positions: the boundary token and block_size - 1 characters.
@@ -164,29 +219,66 @@ def main(argv: list[str]) -> None:
     max_length = args.max_length or limit
     if max_length > limit and not window:
         raise MakemoreError(f"--max_length {max_length} is more than this model's {limit} characters (block_size)")
+    for prefix in args.prefix or [""]:
+        check_chars(prefix, "prefix", vocab)
+        if len(prefix) > max_length:
+            raise MakemoreError(f"prefix {prefix!r} is longer than --max_length {max_length}")
     generator = torch.Generator().manual_seed(args.seed) if args.seed is not None else None
     constraints = wanted.from_args(args, vocab, loaded.data, max_length)
     if args.best is not None:
         return print_best(loaded, constraints, args, max_length)
-    items = [] if not constraints.asked else sample_all(loaded, constraints, args, max_length, generator)
-    for prefix in (args.prefix or [""]) if not constraints.asked else []:  # else sampled above
-        check_chars(prefix, "prefix", vocab)
-        if len(prefix) > max_length:
-            raise MakemoreError(f"prefix {prefix!r} is longer than --max_length {max_length}")
-        items += sample(
-            net, vocab, args.num_samples, prefix, max_length, args.temperature, args.top_k, args.top_p, generator
-        )
+
+    def chunks() -> Iterator[list[str]]:
+        if constraints.asked:  # drawn until enough satisfy them (makemore.inference.constrained)
+            yield sample_all(loaded, constraints, args, max_length, generator)
+            return
+        for prefix in args.prefix or [""]:
+            for start in range(0, args.num_samples, CHUNK):
+                n = min(CHUNK, args.num_samples - start)
+                yield sample(net, vocab, n, prefix, max_length, args.temperature, args.top_k, args.top_p, generator)
+
     label = labeller(loaded.data)
-    labels = [label(item) for item in items] if label else []
-    for item, tag in zip(items, labels or [None] * len(items)):
-        print(f"{item}\t{tag}" if tag else item)
-    if labels:
-        new = labels.count("new")
-        print(f"{new} of {len(items)} samples are new ({100 * new / len(items):.0f}%)", file=sys.stderr)
+    counts = {"items": 0, "new": 0}
+
+    def emit(file=None) -> None:
+        """Print the items as they are sampled (and write them to ``file``)."""
+        for items in chunks():
+            labels = [label(item) for item in items] if label else [None] * len(items)
+            print("".join(f"{item}\t{tag}\n" if tag else f"{item}\n" for item, tag in zip(items, labels)), end="")
+            if file is not None:
+                file.write("".join(item + "\n" for item in items).encode("utf-8"))
+            counts["items"] += len(items)
+            counts["new"] += labels.count("new")
+
+    if args.output is None:
+        emit()
+    else:
+        write_output(args, emit)
+    if label:
+        new, total = counts["new"], counts["items"]
+        print(f"{new} of {total} samples are new ({100 * new / total:.0f}%)", file=sys.stderr)
     if args.output:
-        text = "".join(item + "\n" for item in items).encode("utf-8")
-        write_atomically(args.output, lambda f: f.write(text))
-        print(f"wrote {len(items)} items to {args.output}", file=sys.stderr)
+        print(f"wrote {counts['items']} items to {args.output}", file=sys.stderr)
+
+
+def write_output(args: argparse.Namespace, write) -> None:
+    """``write(file)`` into ``--output`` whole or not at all: a new file, created only if the name
+    is still free when it is complete; with ``--overwrite``, replacing the file (through a link
+    to its target)."""
+    try:
+        if args.overwrite:
+            write_atomically(os.path.realpath(args.output), write)
+        else:
+            write_new(args.output, write)
+    except BrokenPipeError:
+        raise  # stdout's, not the file's
+    except FileExistsError:
+        raise MakemoreError(
+            f"--output {args.output} appeared while sampling and was kept; nothing written. "
+            "Pass --overwrite to replace it, or name a new file"
+        ) from None
+    except OSError as err:
+        raise MakemoreError(f"--output {args.output} could not be written ({err.strerror}); nothing written") from None
 
 
 def sample_all(loaded, constraints, args: argparse.Namespace, max_length: int, generator) -> list[str]:

@@ -43,3 +43,18 @@ def test_same_generator_seed_same_tokens():
     a = pick_next(logits, generator=torch.Generator().manual_seed(3))
     b = pick_next(logits, generator=torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
+
+
+def test_a_tiny_temperature_is_near_greedy_and_a_huge_one_near_uniform():
+    # logits / 1e-45 overflowed to inf and softmax gave NaN; / 1e308 gave -inf / inf = NaN.
+    logits = torch.randn(50, 9) * 3
+    logits[:, 0] = float("-inf")  # as the boundary token before an item's first character
+    for temperature in (1e-45, 5e-324):
+        assert torch.equal(pick_next(logits, temperature, generator=torch.Generator()), logits.argmax(-1))
+    picked = pick_next(logits.repeat(40, 1), 1e308, generator=torch.Generator().manual_seed(0))
+    assert (picked != 0).all() and len(set(picked.tolist())) == 8
+
+
+def test_a_top_p_below_float32s_smallest_number_keeps_the_most_likely_token():
+    logits = torch.randn(20, 9)
+    assert torch.equal(pick_next(logits, top_p=1e-300, generator=torch.Generator()), logits.argmax(-1))

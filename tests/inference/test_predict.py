@@ -3,16 +3,20 @@
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
 
 from makemore.cli import main, run
+from makemore.inference import predict as predict_module
 from makemore.inference.generate import sample, score
 from makemore.inference.loading import load
 from makemore.models import CharModel
+from makemore.training.atomic_io import write_new
 
 from ..conftest import ROOT, fails, tiny_fit_args, write_words
 
@@ -140,6 +144,7 @@ def test_samples_are_never_empty(temperature):
         (["--num_samples", "0"], "--num_samples must be at least 1"),
         (["--prefix", "aXz"], "prefix 'aXz' has characters the model does not know: 'Xz'; valid characters: '.abcdef'"),
         (["--prefix", "abcdefabcdef"], "prefix 'abcdefabcdef' is longer than --max_length 9"),
+        (["--checkpoint_root", ""], "--checkpoint_root is empty"),  # was: "no run under /", of "."
     ],
 )
 def test_bad_controls(ckpt, capsys, args, message):
@@ -214,3 +219,129 @@ def test_the_predict_command_starts_without_importing_lightning(ckpt):
     )
     assert done.returncode == 0 and len(done.stdout.splitlines()) == 2
     assert done.stderr.splitlines()[-1] == "False False"
+
+
+def test_tiny_temperature_top_k_above_the_vocabulary_and_an_empty_prefix_sample(ckpt, capsys):
+    base = ["--ckpt_path", str(ckpt), "--num_samples", "5", "--seed", "4"]
+    assert predict([*base, "--temperature", "1e-45"], capsys)[0] == predict([*base, "--temperature", "0"], capsys)[0]
+    plain, _ = predict(base, capsys)
+    assert predict([*base, "--top_k", "1000"], capsys)[0] == plain
+    assert predict([*base, "--prefix", ""], capsys)[0] == plain
+
+
+def test_many_samples_are_drawn_a_chunk_at_a_time(ckpt, capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(predict_module, "CHUNK", 3)
+    out = tmp_path / "samples.txt"
+    args = ["--ckpt_path", str(ckpt), "--num_samples", "7", "--prefix", "a", "--prefix", "b", "--output", str(out)]
+    lines, err = predict(args, capsys)
+    assert len(lines) == 14 and out.read_text().splitlines() == [line.split("\t")[0] for line in lines]
+    assert "of 14 samples are new" in err and "wrote 14 items" in err
+
+
+def test_write_new_never_replaces_a_file_with_or_without_hard_links(tmp_path, monkeypatch):
+    target = tmp_path / "out.txt"
+    write_new(target, lambda f: f.write(b"first\n"))
+    with pytest.raises(FileExistsError):
+        write_new(target, lambda f: f.write(b"second\n"))
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(FileExistsError):
+        write_new(tmp_path / "dangling", lambda f: f.write(b"third\n"))
+
+    def no_links(*args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)  # a filesystem without hard links
+    with pytest.raises(FileExistsError):
+        write_new(target, lambda f: f.write(b"fourth\n"))
+    write_new(tmp_path / "other.txt", lambda f: f.write(b"fifth\n"))
+    assert target.read_bytes() == b"first\n" and (tmp_path / "other.txt").read_bytes() == b"fifth\n"
+    assert not (tmp_path / "nowhere").exists() and not list(tmp_path.glob(".*partial"))
+
+
+# A prefix of 8 of the 9 characters makes every line at least 13 bytes: 8,000 of them overflow a
+# pipe's 64 KiB, so a predict whose stdout is not read stops mid-sampling, past its early checks.
+BLOCKING = ["--num_samples", "8000", "--prefix", "abcdefab"]
+
+
+def start_predict(args: list[str], cwd) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    command = [sys.executable, "-m", "makemore", "predict", *args]
+    return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process: subprocess.Popen, first: str) -> tuple[int, list[str], list[str]]:
+    """Exit status, the items printed and the error lines of a started predict."""
+    out = process.stdout.read()  # not communicate(): it would skip what readline() buffered
+    err = process.stderr.read()  # a few lines: they never fill the pipe
+    process.wait(timeout=300)
+    items = [line.split("\t")[0] for line in (first + out).splitlines()]
+    return process.returncode, items, [line for line in err.splitlines() if line.startswith("error:")]
+
+
+def test_four_racing_predicts_write_one_output_and_the_others_say_so(ckpt, tmp_path):
+    processes = [
+        start_predict(["--ckpt_path", str(ckpt), *BLOCKING, "--seed", str(seed), "--output", "shared.txt"], tmp_path)
+        for seed in range(4)
+    ]
+    firsts = [process.stdout.readline() for process in processes]  # all four are sampling now
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(finish, processes, firsts))
+    winners = [items for code, items, errors in results if code == 0]
+    losers = [errors for code, items, errors in results if code != 0]
+    assert len(winners) == 1 and [code for code, _, _ in results].count(2) == 3
+    assert all(len(errors) == 1 and "appeared while sampling and was kept" in errors[0] for errors in losers)
+    assert (tmp_path / "shared.txt").read_text().splitlines() == winners[0] and len(winners[0]) == 8000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "shared.txt"]  # no .partial left
+
+
+def test_a_file_created_at_the_output_while_sampling_is_kept_byte_for_byte(ckpt, tmp_path):
+    target = tmp_path / "samples.txt"
+    process = start_predict(["--ckpt_path", str(ckpt), *BLOCKING, "--output", str(target)], tmp_path)
+    first = process.stdout.readline()  # past the early check, and blocked on its full stdout
+    target.write_bytes(b"the user's own\n")
+    code, items, errors = finish(process, first)
+    assert code == 2 and len(errors) == 1 and "appeared while sampling and was kept" in errors[0]
+    assert len(items) == 8000 and target.read_bytes() == b"the user's own\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "samples.txt"]
+
+
+def test_overwrite_writes_through_a_symbolic_link_and_keeps_the_link(ckpt, tmp_path):
+    (tmp_path / "real.txt").write_text("old\n")
+    (tmp_path / "link.txt").symlink_to("real.txt")
+    args = ["--ckpt_path", str(ckpt), "--num_samples", "5", "--output", "link.txt"]
+    code, _, errors = finish(start_predict(args, tmp_path), "")
+    assert code == 2 and len(errors) == 1 and "exists; pass --overwrite" in errors[0]
+    assert (tmp_path / "real.txt").read_text() == "old\n"
+    code, items, errors = finish(start_predict([*args, "--overwrite"], tmp_path), "")
+    assert code == 0 and not errors and os.readlink(tmp_path / "link.txt") == "real.txt"
+    assert (tmp_path / "real.txt").read_text().splitlines() == items and len(items) == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "link.txt", "real.txt"]
+
+
+def test_a_reader_that_stops_early_ends_predict_quietly(ckpt, tmp_path):
+    process = start_predict(["--ckpt_path", str(ckpt), *BLOCKING, "--output", "samples.txt"], tmp_path)
+    process.stdout.readline()
+    process.stdout.close()  # as `| head -1` does
+    err = process.stderr.read()
+    assert process.wait(timeout=300) == 1 and "Traceback" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]  # no output, no .partial
+
+
+def test_scored_items_are_stripped_of_spaces_and_tabs_alone_as_lines_are(ckpt, capsys):
+    # str.strip() dropped the form feed, so "abc\f" was scored as "abc"; training keeps it in its item.
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["predict", "--ckpt_path", str(ckpt), "--score", "\tabc \r", "abc\x0c"])
+    out = capsys.readouterr()
+    assert [line.split("\t")[0] for line in out.out.splitlines()] == ["abc"]
+    assert "not scored: 'abc\\x0c': characters the model does not know: '\\x0c'" in out.err
+
+
+def test_ctrl_c_while_sampling_leaves_no_output_and_no_partial_file(ckpt, tmp_path):
+    process = start_predict(["--ckpt_path", str(ckpt), *BLOCKING, "--output", "samples.txt"], tmp_path)
+    first = process.stdout.readline()  # sampling, with the temporary file open beside samples.txt
+    assert any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+    process.send_signal(signal.SIGINT)
+    code, _, errors = finish(process, first)
+    assert code == 130 and errors == ["error: interrupted; --output, if given, was not written"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
