@@ -43,7 +43,9 @@ class TokenSplit:
             codes = torch.frombuffer(bytearray(text.encode("utf-32-le")), dtype=torch.int32)
         del text
         points = torch.tensor([ord(ch) for ch in vocab.chars], dtype=torch.long)
-        table = torch.zeros(int(points.max()) + 1 if len(points) else 1, dtype=smallest_dtype(vocab.size))
+        # Up to "\n" at least: it separates the items, even when every character lies below it.
+        size = max(int(points.max()) if len(points) else 0, ord("\n")) + 1
+        table = torch.zeros(size, dtype=smallest_dtype(vocab.size))
         table[points] = torch.arange(1, vocab.size, dtype=table.dtype)  # "\n" and the rest: BOUNDARY
         ids = torch.empty(len(codes), dtype=table.dtype)
         for start in range(0, len(codes), CHUNK):

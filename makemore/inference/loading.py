@@ -8,14 +8,17 @@ built on the meta device first, so a file that claims a huge net allocates nothi
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from makemore.data.items import file_kind, stat_problem
 from makemore.data.vocab import Vocabulary
 from makemore.digests import weights_digest
 from makemore.errors import MakemoreError
@@ -36,9 +39,12 @@ class Loaded:
 def read_checkpoint(path: str | Path) -> dict:
     """The checkpoint's dictionary, or a one-line error saying why it cannot be used."""
     path = Path(path)
-    if not path.is_file():
-        problem = "is a directory" if path.is_dir() else "does not exist"
-        raise MakemoreError(f"checkpoint {path} {problem}; pass a .ckpt file with --ckpt_path")
+    try:
+        mode = os.stat(path).st_mode  # before opening: a FIFO would block
+    except OSError as err:
+        raise MakemoreError(f"checkpoint {path} {stat_problem(err)}; pass a .ckpt file with --ckpt_path") from None
+    if not stat.S_ISREG(mode):
+        raise MakemoreError(f"checkpoint {path} is {file_kind(mode)}; pass a .ckpt file with --ckpt_path")
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
         raise MakemoreError(f"checkpoint {path} is truncated or not a checkpoint (not a torch.save archive)")
     try:

@@ -178,7 +178,6 @@ def test_an_unreadable_file_says_so(tmp_path):
         read_items(path)
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason="makemore/data/tokens.py: the lookup table ends below '\\n'")
 def test_items_of_characters_below_newline_become_examples():
     # A file such as b"\x01\x02\n\x03\n" read fine, then fit failed with an IndexError: the
     # code-point table was sized by the largest character, and the "\n" between items indexed past it.
