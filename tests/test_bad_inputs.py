@@ -144,13 +144,17 @@ def workspace(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def outcomes(workspace) -> dict:
+def run_cases(cases: dict, workspace: Path) -> dict:
     """Every case run once, two at a time, with the workspace snapshotted around them all."""
     before = snapshot(workspace)
     with ThreadPoolExecutor(2) as pool:
-        done = dict(zip(CASES, pool.map(lambda case: makemore(case[0], workspace), CASES.values())))
+        done = dict(zip(cases, pool.map(lambda case: makemore(case[0], workspace), cases.values())))
     return {"results": done, "before": before, "after": snapshot(workspace)}
+
+
+@pytest.fixture(scope="module")
+def outcomes(workspace) -> dict:
+    return run_cases(CASES, workspace)
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -18,7 +18,7 @@ import torch
 from makemore.cli import run
 
 from .conftest import ROOT, tiny_fit_args, write_words
-from .test_bad_inputs import ENV, makemore, snapshot
+from .test_bad_inputs import ENV, makemore, run_cases, snapshot
 
 V4, LSTM = str(ROOT / "configs/v4.yaml"), str(ROOT / "configs/lstm.yaml")
 QUIET = ["--trainer.enable_model_summary", "false", "--samples.every_n_steps", "0"]
@@ -113,10 +113,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def outcomes(workspace) -> dict:
-    before = snapshot(workspace)
-    with ThreadPoolExecutor(2) as pool:
-        done = dict(zip(CASES, pool.map(lambda case: makemore(case[0], workspace), CASES.values())))
-    return {"results": done, "before": before, "after": snapshot(workspace)}
+    return run_cases(CASES, workspace)
 
 
 @pytest.mark.parametrize("name", list(CASES))

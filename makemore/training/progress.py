@@ -11,12 +11,21 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 
 
 class StepProgressBar(TQDMProgressBar):
+    def on_train_start(self, trainer, pl_module) -> None:
+        super().on_train_start(trainer, pl_module)
+        self._count_from(trainer)  # a resume inside an epoch gets no on_train_epoch_start
+
     def on_train_epoch_start(self, trainer, *args) -> None:
         super().on_train_epoch_start(trainer, *args)
+        self._count_from(trainer)
+
+    def _count_from(self, trainer) -> None:
+        """The bar counts the steps from here to the end of this epoch (or of the run)."""
         self._epoch_start = trainer.global_step
         steps = trainer.datamodule.batches_per_epoch
         left = trainer.max_steps - trainer.global_step if trainer.max_steps >= 0 else steps
-        self.train_progress_bar.total = min(steps - trainer.global_step % steps, left)
+        if self.train_progress_bar is not None:
+            self.train_progress_bar.total = min(steps - trainer.global_step % steps, left)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         bar = self.train_progress_bar
