@@ -1,19 +1,21 @@
 """Every mistake a user makes through ``python -m makemore ...`` ends in one ``error:`` line and a
 non-zero exit, with no traceback and nothing changed that the command was not asked to change.
 
-The commands run as a user runs them, each in its own process, two at a time: most fail at
-start-up, so a case costs about as much as importing torch and Lightning.
+The commands run as a user runs them, each in its own process, two at a time; the processes are
+forked from one that imported makemore once (``tests/forked.py``), as most cases fail at start-up
+and would otherwise cost the 3 s of importing torch and Lightning each.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import stat
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -144,11 +146,31 @@ def workspace(tmp_path_factory) -> Path:
     return folder
 
 
+def makemore_many(commands: list[tuple[list[str], Path]]) -> list[subprocess.CompletedProcess]:
+    """``makemore(args, cwd)`` for each ``(args, cwd)``, two at a time, each a process of its own
+    forked from one that imported makemore once (``tests/forked.py``): the same commands as
+    ``python -m makemore``, without paying some 3 s of imports for each."""
+    with tempfile.TemporaryDirectory() as out:
+        jobs = [
+            {"args": args, "cwd": str(cwd), "out": f"{out}/{i}.out", "err": f"{out}/{i}.err"}
+            for i, (args, cwd) in enumerate(commands)
+        ]
+        runner = subprocess.run(
+            [sys.executable, str(Path(__file__).with_name("forked.py"))],
+            input=json.dumps(jobs), env=ENV, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert runner.returncode == 0, runner.stderr[-2000:]
+        statuses = json.loads(runner.stdout.splitlines()[-1])
+        return [
+            subprocess.CompletedProcess(job["args"], status, Path(job["out"]).read_text(), Path(job["err"]).read_text())
+            for job, status in zip(jobs, statuses)
+        ]
+
+
 def run_cases(cases: dict, workspace: Path) -> dict:
-    """Every case run once, two at a time, with the workspace snapshotted around them all."""
+    """Every case run once, with the workspace snapshotted around them all."""
     before = snapshot(workspace)
-    with ThreadPoolExecutor(2) as pool:
-        done = dict(zip(cases, pool.map(lambda case: makemore(case[0], workspace), cases.values())))
+    done = dict(zip(cases, makemore_many([(case[0], workspace) for case in cases.values()])))
     return {"results": done, "before": before, "after": snapshot(workspace)}
 
 

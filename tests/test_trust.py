@@ -9,7 +9,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ import torch
 from makemore.cli import run
 
 from .conftest import ROOT, tiny_fit_args, write_words
-from .test_bad_inputs import ENV, makemore, run_cases, snapshot
+from .test_bad_inputs import ENV, makemore_many, snapshot
 
 V4, LSTM = str(ROOT / "configs/v4.yaml"), str(ROOT / "configs/lstm.yaml")
 QUIET = ["--trainer.enable_model_summary", "false", "--samples.every_n_steps", "0"]
@@ -111,9 +110,42 @@ CASES = {
 }
 
 
+def other_folders(workspace: Path, root: Path) -> dict[str, Path]:
+    """Folders for the cases that need their own runs: ``default`` holds a run whose best
+    checkpoint is hostile and a hostile file called ``last``; in ``killed``, v4-1 finished and
+    v4-2 was killed before its first checkpoint; ``elsewhere`` is empty."""
+    folders = {name: root / name for name in ("default", "killed", "elsewhere")}
+    for folder in folders.values():
+        folder.mkdir()
+    last = workspace / RUN / "last.ckpt"
+    for name in ("default", "killed"):
+        (folders[name] / RUN).mkdir(parents=True)
+        (folders[name] / "words.txt").write_bytes((workspace / "words.txt").read_bytes())
+        (folders[name] / RUN / "last.ckpt").write_bytes(last.read_bytes())
+    (folders["default"] / "last").write_bytes((workspace / "last").read_bytes())
+    hostile(last, folders["default"] / RUN / "best-step=20-val_loss=0.0001.ckpt", "optimizer", "PWNED")
+    (folders["killed"] / "ck/v4-2").mkdir()
+    (folders["killed"] / "ck/v4-2/config.yaml").write_text("# what a fit killed before its first checkpoint leaves\n")
+    return folders
+
+
 @pytest.fixture(scope="module")
-def outcomes(workspace) -> dict:
-    return run_cases(CASES, workspace)
+def outcomes(workspace, tmp_path_factory) -> dict:
+    """Every command run once, two at a time; the workspace and ``killed`` snapshotted around."""
+    folders = other_folders(workspace, tmp_path_factory.mktemp("others"))
+    elsewhere = ["validate", "--config", V4, *QUIET, "--data.eval_tokens", "64", "--ckpt_path"]
+    others = {
+        "test by default": (["test", *EVAL], folders["default"]),
+        "resume last by default": ([*FIT, "--trainer.max_steps", "25", "--ckpt_path", "last"], folders["default"]),
+        "validate here": (["validate", *EVAL, "--ckpt_path", f"{RUN}/last.ckpt"], workspace),
+        "validate elsewhere": ([*elsewhere, str(workspace / RUN / "last.ckpt")], folders["elsewhere"]),
+        "resume after a killed start": ([*FIT, "--ckpt_path", "last"], folders["killed"]),
+    }
+    before = snapshot(workspace), snapshot(folders["killed"])
+    commands = [(args, workspace) for args, _, _ in CASES.values()] + list(others.values())
+    done = dict(zip([*CASES, *others], makemore_many(commands)))
+    after = snapshot(workspace), snapshot(folders["killed"])
+    return {"results": done, "before": before, "after": after, "folders": folders}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -127,61 +159,32 @@ def test_each_case_ends_as_it_must(outcomes, name):
 
 def test_no_checkpoint_ran_code_and_no_case_changed_a_file(outcomes, workspace):
     assert not list(workspace.glob("PWNED*"))
-    assert outcomes["after"] == outcomes["before"]
+    assert outcomes["after"][0] == outcomes["before"][0]
 
 
-def test_a_hostile_file_picked_by_default_or_named_last_runs_nothing(workspace, tmp_path):
+def test_a_hostile_file_picked_by_default_or_named_last_runs_nothing(outcomes):
     """``test`` with no checkpoint takes the newest run's best; ``fit --ckpt_path last`` means the
     run's last.ckpt, not the file called ``last`` beside the user."""
-    user = tmp_path / "user"
-    (user / "ck/v4-1").mkdir(parents=True)
-    for name in ("words.txt", "last"):
-        (user / name).write_bytes((workspace / name).read_bytes())
-    hostile(workspace / RUN / "last.ckpt", user / "ck/v4-1/best-step=20-val_loss=0.0001.ckpt", "optimizer", "PWNED")
-    (user / "ck/v4-1/last.ckpt").write_bytes((workspace / RUN / "last.ckpt").read_bytes())
-    tested = makemore(["test", *EVAL], user)
+    tested, resumed = outcomes["results"]["test by default"], outcomes["results"]["resume last by default"]
     assert tested.returncode == 0 and "best-step=20-val_loss=0.0001" in tested.stderr, tested.stderr[-2000:]
-    resumed = makemore([*FIT, "--trainer.max_steps", "25", "--ckpt_path", "last"], user)
     assert resumed.returncode == 0 and "checkpoint: ck/v4-1/last.ckpt" in resumed.stderr, resumed.stderr[-2000:]
-    assert not list(user.glob("PWNED*")) and not list(user.glob("ck/PWNED*"))
+    folder = outcomes["folders"]["default"]
+    assert not list(folder.glob("PWNED*")) and not list(folder.glob("ck/PWNED*"))
 
 
-def test_validate_takes_the_recorded_data_file_from_another_folder(workspace, tmp_path):
+def test_validate_takes_the_recorded_data_file_from_another_folder(outcomes):
     """No --data.path: the file the checkpoint was trained on, not the bundled names."""
-    here = makemore(["validate", *EVAL, "--ckpt_path", f"{RUN}/last.ckpt"], workspace)
-    elsewhere = makemore(
-        [
-            "validate",
-            "--config",
-            V4,
-            *QUIET,
-            "--data.eval_tokens",
-            "64",
-            "--ckpt_path",
-            str(workspace / RUN / "last.ckpt"),
-        ],
-        tmp_path,
-    )
+    here, elsewhere = outcomes["results"]["validate here"], outcomes["results"]["validate elsewhere"]
     assert here.returncode == elsewhere.returncode == 0, elsewhere.stderr[-2000:]
     loss = [line.split()[-1] for line in here.stdout.splitlines() if "val_loss" in line]
     assert loss and loss == [line.split()[-1] for line in elsewhere.stdout.splitlines() if "val_loss" in line]
 
 
-def test_resume_after_a_killed_new_run_never_writes_into_the_older_run(workspace, tmp_path):
+def test_resume_after_a_killed_new_run_never_writes_into_the_older_run(outcomes):
     """v4-1 finished; v4-2 was killed before its first checkpoint: ``last`` means v4-2, which has
     nothing to resume, so the command refuses and v4-1 keeps every byte."""
-    user = tmp_path / "user"
-    user.mkdir()
-    (user / "words.txt").write_bytes((workspace / "words.txt").read_bytes())
-    (user / "ck").mkdir()
-    (user / RUN).mkdir()
-    (user / RUN / "last.ckpt").write_bytes((workspace / RUN / "last.ckpt").read_bytes())
-    (user / "ck/v4-2").mkdir()
-    (user / "ck/v4-2/config.yaml").write_text("# what a fit killed before its first checkpoint leaves\n")
-    before = snapshot(user)
-    result = makemore([*FIT, "--trainer.max_steps", "40", "--ckpt_path", "last"], user)
-    one_error(result, "ck/v4-2 has no last.ckpt")
-    assert snapshot(user) == before
+    one_error(outcomes["results"]["resume after a killed start"], "ck/v4-2 has no last.ckpt")
+    assert outcomes["after"][1] == outcomes["before"][1]
 
 
 def test_a_run_being_written_refuses_a_second_resume_and_the_root_may_be_spelled_either_way(workspace, tmp_path):
@@ -202,14 +205,14 @@ def test_a_run_being_written_refuses_a_second_resume_and_the_root_may_be_spelled
         for line in long_run.stderr:  # the lock is held once the run directory is announced
             if line.startswith("run directory:"):
                 break
-        second = makemore([*FIT, "--trainer.max_steps", "100000", "--ckpt_path", "last"], user)
+        [second] = makemore_many([([*FIT, "--trainer.max_steps", "100000", "--ckpt_path", "last"], user)])
         one_error(second, "is being written by another fit")
     finally:
         long_run.send_signal(signal.SIGTERM)
         long_run.communicate(timeout=120)
     assert not list((user / RUN).glob("*.partial")) and not list((user / RUN).glob(".*.partial"))
     step = torch.load(user / RUN / "last.ckpt", weights_only=True)["global_step"]
-    again = makemore([*FIT, "--trainer.max_steps", str(step + 20), "--ckpt_path", "last"], user)
+    [again] = makemore_many([([*FIT, "--trainer.max_steps", str(step + 20), "--ckpt_path", "last"], user)])
     assert again.returncode == 0, again.stderr[-2000:]
     assert sorted(p.name for p in (user / RUN).glob("last*")) == ["last.ckpt"]
     assert torch.load(user / RUN / "last.ckpt", weights_only=True)["global_step"] == step + 20
@@ -238,8 +241,7 @@ def test_racing_new_fits_never_share_a_run_directory(workspace, tmp_path):
     """Two fits of one config started together: each trains in its own directory, or the one
     that lost the race for ``v4-1`` says so in one line and leaves nothing behind."""
     (tmp_path / "words.txt").write_bytes((workspace / "words.txt").read_bytes())
-    with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda _: makemore([*FIT, "--trainer.max_steps", "20"], tmp_path), range(2)))
+    results = makemore_many([([*FIT, "--trainer.max_steps", "20"], tmp_path)] * 2)  # both at once
     won = [r for r in results if r.returncode == 0]
     for lost in (r for r in results if r.returncode != 0):
         one_error(lost, "was just taken by another run")
