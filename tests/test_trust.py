@@ -113,17 +113,20 @@ CASES = {
 def other_folders(workspace: Path, root: Path) -> dict[str, Path]:
     """Folders for the cases that need their own runs: ``default`` holds a run whose best
     checkpoint is hostile and a hostile file called ``last``; in ``killed``, v4-1 finished and
-    v4-2 was killed before its first checkpoint; ``elsewhere`` is empty."""
-    folders = {name: root / name for name in ("default", "killed", "elsewhere")}
+    v4-2 was killed before its first checkpoint; in ``changed`` the training file was edited
+    after training; ``elsewhere`` is empty."""
+    folders = {name: root / name for name in ("default", "killed", "elsewhere", "changed")}
     for folder in folders.values():
         folder.mkdir()
     last = workspace / RUN / "last.ckpt"
-    for name in ("default", "killed"):
+    for name in ("default", "killed", "changed"):
         (folders[name] / RUN).mkdir(parents=True)
         (folders[name] / "words.txt").write_bytes((workspace / "words.txt").read_bytes())
         (folders[name] / RUN / "last.ckpt").write_bytes(last.read_bytes())
     (folders["default"] / "last").write_bytes((workspace / "last").read_bytes())
     hostile(last, folders["default"] / RUN / "best-step=20-val_loss=0.0001.ckpt", "optimizer", "PWNED")
+    with open(folders["changed"] / "words.txt", "a") as f:  # the training file, edited since
+        f.write("abcdef\n")
     (folders["killed"] / "ck/v4-2").mkdir()
     (folders["killed"] / "ck/v4-2/config.yaml").write_text("# what a fit killed before its first checkpoint leaves\n")
     return folders
@@ -140,6 +143,8 @@ def outcomes(workspace, tmp_path_factory) -> dict:
         "validate here": (["validate", *EVAL, "--ckpt_path", f"{RUN}/last.ckpt"], workspace),
         "validate elsewhere": ([*elsewhere, str(workspace / RUN / "last.ckpt")], folders["elsewhere"]),
         "resume after a killed start": ([*FIT, "--ckpt_path", "last"], folders["killed"]),
+        "label with an edited file": (["predict", "--ckpt_path", f"{RUN}/last.ckpt"], folders["changed"]),
+        "label with the file": (["predict", "--ckpt_path", f"{RUN}/last.ckpt"], workspace),
     }
     before = snapshot(workspace), snapshot(folders["killed"])
     commands = [(args, workspace) for args, _, _ in CASES.values()] + list(others.values())
@@ -247,3 +252,12 @@ def test_racing_new_fits_never_share_a_run_directory(workspace, tmp_path):
         one_error(lost, "was just taken by another run")
     assert won and sorted(p.name for p in (tmp_path / "ck").iterdir()) == [f"v4-{n + 1}" for n in range(len(won))]
     assert all((run_dir / "last.ckpt").is_file() for run_dir in (tmp_path / "ck").iterdir())
+
+
+def test_samples_are_labelled_only_against_the_unchanged_training_file(outcomes):
+    """An edited training file would label samples wrongly: none then, and stderr says why."""
+    plain, edited = outcomes["results"]["label with the file"], outcomes["results"]["label with an edited file"]
+    assert plain.returncode == edited.returncode == 0, edited.stderr[-2000:]
+    assert all("\t" in line for line in plain.stdout.splitlines())
+    assert not any("\t" in line for line in edited.stdout.splitlines()) and edited.stdout.strip()
+    assert "samples not labelled" in edited.stderr and "is not the data file" in edited.stderr

@@ -131,7 +131,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """predict's options for constraints, the best-first search and the order of scores."""
     count = _whole_number
     p.add_argument("--new_only", action="store_true", help="never an item of the data file the model was trained on")
-    p.add_argument("--data_path", default=None, help="that data file, if it is not where training read it")
+    p.add_argument(
+        "--data_path",
+        default=None,
+        help="the data file the checkpoint was trained on, if it moved (for --new_only and the labels)",
+    )
     p.add_argument("--unique", action="store_true", help="no item twice in one run")
     p.add_argument("--min_length", type=count("--min_length"), default=None, help="fewest characters per item")
     p.add_argument("--suffix", default=None, help="end every item with this")
@@ -180,8 +184,6 @@ def check_args(args: argparse.Namespace) -> None:
             raise MakemoreError(f"--{flag} must be at least 1, got {value}")
     if args.min_length is not None and args.max_length is not None and args.min_length > args.max_length:
         raise MakemoreError(f"--min_length {args.min_length} is more than --max_length {args.max_length}")
-    if args.data_path is not None and not args.new_only:
-        raise MakemoreError("--data_path names the training data for --new_only; pass --new_only or drop it")
     for flag, piece in [("--suffix", args.suffix), *(("--contains", c) for c in args.contains or [])]:
         if piece is not None and not piece:
             raise MakemoreError(f"{flag} {piece!r} is empty; pass some characters")
@@ -260,28 +262,31 @@ def from_args(args: argparse.Namespace, vocab: Vocabulary, data: dict, max_lengt
     )
 
 
-def training_items(data: dict, data_path: str | None) -> set[str]:
-    """Every item (all splits) of the data file a checkpoint was trained on; ``data`` is its
-    data settings (``path``: None is the bundled file; ``data_file``: its fingerprint, if saved)."""
+def training_file(data: dict, data_path: str | None, why: str = "--new_only") -> str:
+    """The data file a checkpoint was trained on, checked against the fingerprint it saved;
+    ``data`` is its data settings (``path``: None is the bundled file; ``data_file``: its
+    fingerprint, if saved). ``data_path`` names it where it moved. One line if it is not there."""
     recorded = data.get("data_file") if isinstance(data.get("data_file"), dict) else {}
     if data_path is None and not recorded and "split_seed" not in data:  # written before data settings were saved
-        raise MakemoreError(
-            "--new_only: the checkpoint does not say which data file it was trained on; pass it with --data_path"
-        )
-    path = data_path or recorded.get("path") or data.get("path") or BUNDLED_DATASET
+        raise MakemoreError(f"{why}: the checkpoint does not say which data file it was trained on; pass --data_path")
+    bundled = data.get("path") is None  # wherever this copy of makemore keeps it
+    path = data_path or (BUNDLED_DATASET if bundled else recorded.get("path") or data["path"])
     if not Path(path).is_file():
         raise MakemoreError(
-            f"--new_only needs the data file the checkpoint was trained on, {path}, which is not there; "
+            f"{why} needs the data file the checkpoint was trained on, {path}, which is not there; "
             "pass that file with --data_path"
         )
-    if recorded.get("sha256"):
-        found = file_fingerprint(path)
-        if not same_file(recorded, found):
-            raise MakemoreError(
-                f"--new_only: {path} is not the data file the checkpoint was trained on ({recorded['size']} bytes, "
-                f"sha256 {recorded['sha256'][:12]}...); pass that file with --data_path"
-            )
-    return set(read_items(path, "--data_path"))
+    if recorded.get("sha256") and not same_file(recorded, file_fingerprint(path)):
+        raise MakemoreError(
+            f"{why}: {path} is not the data file the checkpoint was trained on ({recorded['size']} bytes, "
+            f"sha256 {recorded['sha256'][:12]}...); pass that file with --data_path"
+        )
+    return str(path)
+
+
+def training_items(data: dict, data_path: str | None) -> set[str]:
+    """Every item (all splits) of the data file a checkpoint was trained on."""
+    return set(read_items(training_file(data, data_path), "--data_path"))
 
 
 def share_line(kept: int, drawn: int) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from makemore.data.items import BUNDLED_DATASET, file_kind, item_of, read_items, split_items, stat_problem
+from makemore.data.items import file_kind, item_of, read_items, split_items, stat_problem
 from makemore.errors import MakemoreError
 from makemore.inference import constraints as wanted
 from makemore.inference.best import best_items
@@ -137,12 +137,17 @@ def check_chars(text: str, what: str, vocab) -> None:
         raise MakemoreError(f"{what} {text!r} has {problem}; valid characters: {vocab.chars!r}")
 
 
-def labeller(data: dict):
-    """``item -> 'in train' | 'in val' | 'in test' | 'new'`` when the training file is still there."""
+def labeller(data: dict, data_path: str | None = None):
+    """``item -> 'in train' | 'in val' | 'in test' | 'new'`` when the training file is there,
+    unchanged (a changed file would give wrong labels: then none, and stderr says why)."""
     if "split_seed" not in data:
         return None  # a checkpoint from before data settings were saved
-    path = data.get("path") or BUNDLED_DATASET
-    if not Path(path).is_file():
+    try:
+        path = wanted.training_file(data, data_path, "labelling samples")
+    except MakemoreError as err:
+        if data_path is not None:  # named by the user: say it is wrong
+            raise
+        print(f"samples not labelled: {err}", file=sys.stderr)
         return None
     parts = split_items(read_items(path), data["split_seed"], data["train_fraction"], data["val_fraction"])
     sets = dict(zip(("train", "val", "test"), map(set, parts)))
@@ -237,7 +242,7 @@ def main(argv: list[str]) -> None:
                 n = min(CHUNK, args.num_samples - start)
                 yield sample(net, vocab, n, prefix, max_length, args.temperature, args.top_k, args.top_p, generator)
 
-    label = labeller(loaded.data)
+    label = labeller(loaded.data, args.data_path)
     counts = {"items": 0, "new": 0}
 
     def emit(file=None) -> None:

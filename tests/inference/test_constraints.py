@@ -285,7 +285,7 @@ def test_too_few_satisfying_items_stop_with_one_line(bigram_ckpt, capsys):
         (["--prefix", "aZ", "--unique"], "prefix 'aZ' has characters the model does not know: 'Z'"),
         (["--prefix", "abe", "--ban", "be"], "prefix 'abe' holds the banned piece 'be'"),
         (["--contains", "abcd", "--max_length", "3"], "--contains 'abcd' is longer than the 3 characters"),
-        (["--data_path", "x.txt"], "--data_path names the training data for --new_only"),
+        (["--data_path", "x.txt"], "x.txt, which is not there"),
         (["--best", "3", "--temperature", "0.5"], "--best ranks items by the model's own log-probability"),
         (["--best", "3", "--score", "ab"], "--best searches for items and --score/--score_file score given ones"),
         (["--sort", "length"], "argument --sort: invalid choice"),
