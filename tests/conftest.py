@@ -12,6 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 
 
+# The suite runs in two processes (pytest-xdist, pyproject's addopts) on a 2-core machine: one
+# thread each, as two-thread torch next to a busy core runs many times slower.
+torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -127,6 +127,10 @@ def other_folders(workspace: Path, root: Path) -> dict[str, Path]:
     hostile(last, folders["default"] / RUN / "best-step=20-val_loss=0.0001.ckpt", "optimizer", "PWNED")
     with open(folders["changed"] / "words.txt", "a") as f:  # the training file, edited since
         f.write("abcdef\n")
+    moved = torch.load(last, weights_only=True)  # trained on that file, as the fingerprint says
+    data = moved["datamodule_hyper_parameters"]
+    data["path"] = data["data_file"]["path"] = str(folders["changed"] / "words.txt")
+    torch.save(moved, folders["changed"] / RUN / "last.ckpt")
     (folders["killed"] / "ck/v4-2").mkdir()
     (folders["killed"] / "ck/v4-2/config.yaml").write_text("# what a fit killed before its first checkpoint leaves\n")
     return folders

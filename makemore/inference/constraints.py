@@ -268,7 +268,9 @@ def training_file(data: dict, data_path: str | None, why: str = "--new_only") ->
     fingerprint, if saved). ``data_path`` names it where it moved. One line if it is not there."""
     recorded = data.get("data_file") if isinstance(data.get("data_file"), dict) else {}
     if data_path is None and not recorded and "split_seed" not in data:  # written before data settings were saved
-        raise MakemoreError(f"{why}: the checkpoint does not say which data file it was trained on; pass --data_path")
+        raise MakemoreError(
+            f"{why}: the checkpoint does not say which data file it was trained on; pass it with --data_path"
+        )
     bundled = data.get("path") is None  # wherever this copy of makemore keeps it
     path = data_path or (BUNDLED_DATASET if bundled else recorded.get("path") or data["path"])
     if not Path(path).is_file():
