@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
+import logging
 import os
 import re
 import sys
+import time
 import warnings
 from pathlib import Path
 
 import yaml
 from jsonargparse import ArgumentError
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only
 
+import makemore
+from makemore.__main__ import help_or_none
 from makemore.data.datamodule import NamesDataModule
 from makemore.errors import MakemoreError
 from makemore.inference.loading import read_checkpoint
@@ -34,6 +40,7 @@ from makemore.training.show_samples import SampleCallback
 TRAINER_DEFAULTS = {
     "max_steps": 200_000,
     "log_every_n_steps": 50,
+    "enable_model_summary": False,  # CharLM prints the exact parameter count; --verbose shows the table
     "use_distributed_sampler": False,  # the data module shards batches across ranks itself
     "logger": {
         "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
@@ -45,6 +52,51 @@ TRAINER_DEFAULTS = {
 # Each run has a directory of its own, which holds the run's config.yaml before Lightning's
 # checkpoint callback looks at it (and a resumed run's checkpoints): nothing to warn about.
 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+
+# Lightning's warnings that are no user's to act on here (hidden unless --verbose):
+NOT_OURS = (
+    # a deprecation inside Lightning's own code (torch's pytree API), nothing a user calls
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+    # CharLM logs the training loss every model.log_every_n_steps optimizer steps itself
+    r"The number of training batches \(\d+\) is smaller than the logging interval",
+    # an evaluation, or a new run started from another run's checkpoint, sits in another folder
+    r"The dirpath has changed from",
+)
+# "Received SIGTERM": RunCheckpoint says what it did about it, once
+SIGNALS = "lightning.pytorch.trainer.connectors.signal_connector"
+PACKAGE_DIR = str(Path(makemore.__file__).parent) + os.sep
+COMMANDS = {
+    "fit": "Train a model from a config: writes checkpoints/<config>-<n>/ and ends naming the best checkpoint.",
+    "validate": "Evaluate a checkpoint on the validation split (default: the newest run's best checkpoint).",
+    "test": "Evaluate a checkpoint on the test split (default: the newest run's best checkpoint).",
+}
+
+
+class OursOnly(logging.Filter):
+    """Lets through makemore's own messages (sent with Lightning's ``rank_zero_info``) and any
+    warning; drops Lightning's chatter: devices, tips, restoring, why a fit stopped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.pathname.startswith(PACKAGE_DIR)
+
+
+OURS_ONLY = OursOnly()
+
+
+def quiet(verbose: bool = False) -> None:
+    """Lightning's information messages and its warnings of :data:`NOT_OURS` stay hidden, unless ``verbose``."""
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")  # every rank_zero_info
+    chatty = [logging.getLogger(name) for name in ("lightning.fabric.utilities.seed", SIGNALS)]
+    if verbose:
+        rank_zero.removeFilter(OURS_ONLY)
+        for logger in chatty:
+            logger.setLevel(logging.NOTSET)
+        return
+    rank_zero.addFilter(OURS_ONLY)
+    for logger in chatty:
+        logger.setLevel(logging.WARNING)
+    for message in NOT_OURS:
+        warnings.filterwarnings("ignore", message=message)
 
 
 class MakemoreCLI(LightningCLI):
@@ -65,7 +117,9 @@ class MakemoreCLI(LightningCLI):
             "--base",
             type=str | None,
             default=None,
-            help="in a config file: the config it builds on, applied before it (a path relative to its folder)",
+            # A config file's key, applied before parsing (with_bases): never shown, never dumped
+            # (--print_config, a run's config.yaml), so a printed config runs from any folder.
+            help=argparse.SUPPRESS,
         )
         parser.add_argument(
             "--checkpoint_root", type=str, default="checkpoints", help="folder that holds one directory per run"
@@ -82,8 +136,14 @@ class MakemoreCLI(LightningCLI):
             }
         )
 
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """Lightning's, less ``predict``: ``python -m makemore predict`` is makemore's own command."""
+        return {name: skip for name, skip in LightningCLI.subcommands().items() if name in COMMANDS}
+
     def parse_arguments(self, parser, args) -> None:
         args = loggers.with_logger_dirs(with_bases(sys.argv[1:] if args is None else list(args)))
+        self.started = time.monotonic()
         self.config = parser.parse_args(args)
         self.ckpt_path, self.checkpoint, self.resume_in_place = None, None, False
         subcommand = self.config.get("subcommand")
@@ -172,11 +232,40 @@ class MakemoreCLI(LightningCLI):
 
     def after_fit(self) -> None:
         """LightningCLI's hook after ``fit``: a run that validated a subset of the validation
-        split ends with the whole of it (the figure to report)."""
+        split ends with the whole of it (the figure to report); then one line says where the best
+        checkpoint is, what it scored, after how many steps and how long."""
         whole = self.trainer.limit_val_batches == 1.0 and isinstance(self.trainer.limit_val_batches, float)
         if whole and self.datamodule.validates_a_subset and self.trainer.state.status == "finished":
             rank_zero_info("validating the whole validation split (during fit: data.val_items of it)")
-            self.trainer.validate(self.model, datamodule=self.datamodule)
+            [result] = self.trainer.validate(self.model, datamodule=self.datamodule, verbose=False)
+            rank_zero_info(f"whole validation split: val_loss {result['val_loss']:.4f}")
+        ours = [c for c in self.trainer.checkpoint_callbacks if isinstance(c, RunCheckpoint)]
+        best = ours[0] if ours and ours[0].best_model_path else None
+        metrics = {"hp/val_loss": self.trainer.callback_metrics.get("val_loss")}
+        if best is not None and best.best_model_score is not None:
+            metrics["hp/best_val_loss"] = best.best_model_score
+        self._log_final(metrics)
+        if not self.trainer.is_global_zero:
+            return
+        took = f"after {self.trainer.global_step:,} steps in {_duration(time.monotonic() - self.started)}"
+        if best is None:
+            print(f"no checkpoint written; {took}", file=sys.stderr)
+            return
+        path = Path(best.best_model_path)
+        shown = Path(self.shown_run_dir) / path.name if path.parent == self.run_dir else path
+        score = f" (val_loss {float(best.best_model_score):.4f})" if best.best_model_score is not None else ""
+        print(f"best: {shown}{score} {took}", file=sys.stderr)
+
+    def after_test(self) -> None:
+        self._log_final({"hp/test_loss": self.trainer.callback_metrics.get("test_loss")})
+
+    def _log_final(self, metrics: dict) -> None:
+        """The run's final figures as TensorBoard hparam metrics: its HParams tab compares runs by them."""
+        metrics = {name: float(value) for name, value in metrics.items() if value is not None}
+        params = {**self.datamodule.hparams_initial, **self.model.hparams_initial}
+        for logger in self.trainer.loggers:
+            if isinstance(logger, TensorBoardLogger) and metrics:
+                logger.log_hyperparams(params, metrics)
 
     def after_instantiate_classes(self) -> None:
         if self.checkpoint is not None:  # the data is the file the checkpoint was trained on
@@ -203,19 +292,52 @@ class MakemoreCLI(LightningCLI):
             print(f"run directory: {self.shown_run_dir}", file=sys.stderr)
 
 
+def _duration(seconds: float) -> str:
+    """``6m03s``, ``1h02m03s``, ``12s``."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 def with_bases(args: list[str]) -> list[str]:
     """Each ``--config FILE`` preceded by the configs it builds on: a config's top-level ``base:``
-    names another config, applied first, so FILE holds only what differs from it."""
+    names another config, applied first, so FILE holds only what differs from it. A data file
+    named by a relative path (on the command line or in a config) is named by its absolute path,
+    so the resolved config (``--print_config``, a run's config.yaml) means it from any folder."""
     out, rest = [], list(args)
     while rest:
         arg = rest.pop(0)
-        if arg == "--config" and rest:
-            out += [item for path in _chain(rest.pop(0)) for item in ("--config", path)]
-        elif arg.startswith("--config="):
-            out += [item for path in _chain(arg.partition("=")[2]) for item in ("--config", path)]
+        if arg in ("--config", "--data.path") and rest:
+            arg = f"{arg}={rest.pop(0)}"
+        key, _, value = arg.partition("=")
+        if key == "--config":
+            chain = _chain(value)
+            out += [item for path in chain for item in ("--config", path)]
+            named = [found for path in chain if (found := _data_path(path)) is not None]
+            out += ["--data.path", _absolute(named[-1])] if named and isinstance(named[-1], str) else []
+        elif key == "--data.path":
+            out += [key, _absolute(value)]
         else:
             out.append(arg)
     return out
+
+
+def _absolute(path: str) -> str:
+    """A relative file path made absolute (as the parser would read it from here); null stays."""
+    return path if path in ("", "null", "None") or os.path.isabs(path) else os.path.abspath(path)
+
+
+def _data_path(path: str) -> str | bool | None:
+    """What a config file gives as ``data.path``: a relative path, True for anything else, None for nothing."""
+    try:
+        content = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    data = content.get("data") if isinstance(content, dict) else None
+    if not isinstance(data, dict) or "path" not in data:
+        return None
+    found = data["path"]
+    return found if isinstance(found, str) and not os.path.isabs(found) else True
 
 
 def _chain(path: str, seen: tuple[str, ...] = ()) -> list[str]:
@@ -298,21 +420,34 @@ def run(args: list[str] | None = None, subcommand: bool = True) -> MakemoreCLI:
         run=subcommand,
         trainer_defaults=TRAINER_DEFAULTS,
         auto_configure_optimizers=False,  # the model's optimizer and schedule are model.* keys
-        parser_kwargs={"exit_on_error": False},  # main() turns a parse error into one line
+        # main() turns a parse error into one line; fit/validate/test --help say what they do
+        parser_kwargs={
+            "exit_on_error": False,
+            "prog": "python -m makemore",
+            **{name: {"description": text} for name, text in COMMANDS.items()},
+        },
         save_config_kwargs={"overwrite": True},
     )
 
 
 def main(args: list[str] | None = None) -> None:
-    """The ``makemore`` command; a user error prints one line and exits with status 2."""
+    """The ``makemore`` command; a user error prints one line and exits with status 2.
+    ``--verbose`` before the command lets Lightning's own messages through (see :func:`quiet`)."""
     argv = sys.argv[1:] if args is None else list(args)
+    if help_or_none(argv):
+        return
+    verbose = argv[:1] == ["--verbose"]
+    argv = argv[verbose:]
+    quiet(verbose)
     try:
         if argv[:1] == ["predict"]:
             from makemore.inference.predict import command as predict  # a checkpoint alone: no config, no data
 
             predict(argv[1:])
             return
-        run(args)  # None: LightningCLI reads sys.argv itself
+        if verbose and argv[:1] and argv[0] in COMMANDS:  # and Lightning's model summary, unless a flag says no
+            argv = [argv[0], "--trainer.enable_model_summary", "true", *argv[1:]]
+        run(argv)
     except MakemoreError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

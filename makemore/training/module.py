@@ -252,7 +252,11 @@ class CharLM(L.LightningModule):
         count = (y != -1).sum()
         metric.update(nll(self.eval_net(x), y), weight=count)
         self.log(name, metric, prog_bar=True)
-        self.log("step", float(self.global_step), sync_dist=True)  # the logger's x-axis: optimizer steps
+        if self.global_step > 0:
+            # The loggers' x-axis: optimizer steps (Lightning would count training_step calls).
+            # Only after training steps, when it means something: validate/test of a checkpoint
+            # start at step 0, and would print a "step 0.0" row in their results table.
+            self.log("step", float(self.global_step), sync_dist=True)
 
     def validation_step(self, batch, batch_idx):
         self._evaluate(batch, self.val_nll, "val_loss")
