@@ -266,6 +266,7 @@ class MakemoreCLI(LightningCLI):
         for logger in self.trainer.loggers:
             if isinstance(logger, TensorBoardLogger) and metrics:
                 logger.log_hyperparams(params, metrics)
+                logger.finalize("success")  # the run has ended: its events file is flushed and closed
 
     def after_instantiate_classes(self) -> None:
         if self.checkpoint is not None:  # the data is the file the checkpoint was trained on

@@ -24,7 +24,7 @@ from makemore.inference.constrained import sample_constrained
 from makemore.inference.generate import sample, score
 from makemore.inference.loading import load
 from makemore.training.atomic_io import write_atomically, write_new
-from makemore.training.runs import best_checkpoint, check_writable
+from makemore.training.runs import best_checkpoint, check_writable, skip_if_being_written
 
 MAX_SAMPLES = 10_000_000  # items a call: more is surely a typo (and hours of sampling)
 MAX_LENGTH = 10_000  # characters an item of a window net, whose context never runs out
@@ -32,12 +32,32 @@ CHUNK = 1_000  # items sampled at a time: memory stays bounded (a Transformer's 
 
 
 def newest_best_checkpoint(root: str | Path) -> Path:
-    """The best checkpoint (lowest val_loss in its name; else last.ckpt) of the newest run."""
+    """The best checkpoint (lowest val_loss in its name; else last.ckpt) of the newest run that
+    no fit is writing now (its checkpoints are still moving; stderr says it is skipped)."""
     found = {run: best_checkpoint(run) for run in Path(root).glob("*") if run.is_dir()}
-    runs = [run for run, best in found.items() if best is not None]
-    if not runs:
-        raise MakemoreError(f"no run with a checkpoint under {root}/; train one with fit or pass --ckpt_path PATH")
-    return found[max(runs, key=lambda run: max(f.stat().st_mtime for f in run.glob("*.ckpt")))]
+    runs = sorted(
+        (run for run, best in found.items() if best is not None),
+        key=lambda run: max(f.stat().st_mtime for f in run.glob("*.ckpt")),
+        reverse=True,
+    )
+    newest = next((run for run in runs if not skip_if_being_written(run)), None)
+    if newest is None:
+        written = " that no fit is writing now" if runs else ""
+        raise MakemoreError(
+            f"no run with a checkpoint{written} under {root}/; train one with fit or pass --ckpt_path PATH"
+        )
+    return found[newest]
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` shows each option's default where it has one (with none, its help says what
+    happens), and the description's lines as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
+            return text
+        return text if "default" in text else f"{text} (default: %(default)s)"
 
 
 class Parser(argparse.ArgumentParser):
@@ -47,7 +67,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = Parser(prog="makemore predict", description=__doc__)
+    description = __doc__.replace("``", "")
+    p = Parser(prog="python -m makemore predict", description=description, formatter_class=HelpFormatter)
     p.add_argument("--ckpt_path", default=None, help="checkpoint to use (default: best of the newest run)")
     p.add_argument("--checkpoint_root", default="checkpoints", help="where runs are looked for")
     p.add_argument("--num_samples", type=int, default=20, help="items to sample (per prefix)")

@@ -63,6 +63,7 @@ class RunCheckpoint(ModelCheckpoint):
         self.last_every_n_steps = last_every_n_steps
         self._interval = 0  # which multiple of last_every_n_steps was last saved
         self._interrupted = False
+        self._stopped_said = False  # the stop is told once (a block's end, then Lightning's exception)
         self._previous_handler = None
 
     def setup(self, trainer, pl_module, stage: str) -> None:
@@ -82,6 +83,7 @@ class RunCheckpoint(ModelCheckpoint):
     def on_train_start(self, trainer, pl_module) -> None:
         self._interval = self._interval_of(trainer.global_step)
         self._interrupted = False
+        self._stopped_said = False
         if threading.current_thread() is threading.main_thread():
             self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
 
@@ -110,6 +112,11 @@ class RunCheckpoint(ModelCheckpoint):
             trainer.should_stop = not terminated  # Ctrl-C: validate, then end as a finished run
 
     def _say_stopped(self, trainer, how: str) -> None:
+        # SIGTERM seen at a block's end is told there; Lightning then raises SIGTERMException
+        # right after that hook, which reaches on_exception: told already, not again.
+        if self._stopped_said:
+            return
+        self._stopped_said = True
         written = f"wrote {self.last_model_path}" if self.last_model_path else "no checkpoint written"
         rank_zero_info(f"{how} at step {trainer.global_step}: {written}; continue with --ckpt_path last")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 from makemore.errors import MakemoreError
@@ -71,12 +72,12 @@ def best_checkpoint(run: Path) -> Path | None:
 
 def evaluation_checkpoint(root: str | Path, name: str, last: bool = False) -> Path:
     """What ``validate``/``test`` evaluate when given no checkpoint: the best checkpoint (or with
-    ``last``, the ``last.ckpt``) of the newest run called ``name`` that has one; failing that, of
-    the shipped ``pretrained-<name>``."""
+    ``last``, the ``last.ckpt``) of the newest run called ``name`` that has one and that no fit
+    is writing now; failing that, of the shipped ``pretrained-<name>``."""
     runs = [path for _, path in reversed(_numbered(Path(root), name))] + [Path(root) / f"pretrained-{name}"]
     for run in runs:
         found = last_of(run) if last else best_checkpoint(run)
-        if found is not None:
+        if found is not None and not skip_if_being_written(run):
             return found
     which = "last.ckpt" if last else "checkpoint"
     raise MakemoreError(
@@ -102,6 +103,32 @@ def last_checkpoint(root: str | Path, name: str) -> Path:
             f"nothing to resume; start afresh without --ckpt_path{hint}"
         )
     return last_of(newest)
+
+
+def is_being_written(run_dir: Path) -> bool:
+    """Whether a fit holds ``run_dir``'s lock now (``RunLock``): a shared lock, tried without
+    waiting on a descriptor of our own, is refused while it does (closing ours releases it)."""
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(run_dir, os.O_RDONLY)
+    except OSError:
+        return False  # gone or unreadable: nothing there is being written by a fit we could see
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def skip_if_being_written(run: Path) -> bool:
+    """True, and a line on stderr, when a fit is writing ``run`` now: its checkpoints are moving."""
+    if not is_being_written(run):
+        return False
+    print(f"skipping {run}: a fit is writing it right now", file=sys.stderr)
+    return True
 
 
 class RunLock:
