@@ -41,7 +41,7 @@ def noise_in(done: subprocess.CompletedProcess) -> list[str]:
     return found + [line for line in text.splitlines() if re.match(r"\s*step\s{2,}", line)]  # a results-table row
 
 
-def test_a_users_fit_validate_test_and_predict_say_what_matters_and_nothing_else(tmp_path, monkeypatch):
+def test_a_users_fit_validate_test_and_predict_say_what_matters_and_nothing_else(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(test_bad_inputs, "ENV", USER_ENV)
     here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
     here.mkdir(), elsewhere.mkdir()
@@ -49,26 +49,29 @@ def test_a_users_fit_validate_test_and_predict_say_what_matters_and_nothing_else
     # Default settings (progress bar, summary, logger, samples), tiny sizes; the data by a relative path.
     fit = ["fit", "--config", str(ROOT / "configs/v4.yaml"), "--data.path", "words.txt", "--trainer.max_steps", "40"]
     fit += ["--data.batches_per_epoch", "20", "--data.fused_steps", "5", "--data.eval_tokens", "64"]
-    fitted, printed = test_bad_inputs.makemore_many([(fit, here), ([*fit, "--print_config"], here)])
+    monkeypatch.chdir(here)
+    with pytest.raises(SystemExit):
+        main([*fit, "--print_config"])  # in this process: it trains nothing
+    printed = capsys.readouterr().out
+    assert "\nbase:" not in printed and "\nconfig:" not in printed  # the bases are applied: no key names them
+    assert f"path: {here / 'words.txt'}\n" in printed  # absolute: the same file from any folder
+    (elsewhere / "mine.yaml").write_text(printed)
+    fitted, again = test_bad_inputs.makemore_many([(fit, here), (["fit", "--config", "mine.yaml"], elsewhere)])
     assert fitted.returncode == 0 and not noise_in(fitted), fitted.stderr
     last = fitted.stderr.splitlines()[-1]
     best = re.fullmatch(r"best: (checkpoints/v4-1/best-step=\d+-val_loss=[\d.]+\.ckpt) \(val_loss [\d.]+\) "
                         r"after 40 steps in \d+s", last)  # fmt: skip
     assert best and (here / best[1]).is_file(), last
+    assert again.returncode == 0 and again.stderr.splitlines()[-1].startswith("best: checkpoints/mine-1/best-step=")
 
-    assert printed.returncode == 0 and "\nbase:" not in printed.stdout, printed.stderr
-    assert f"path: {here / 'words.txt'}\n" in printed.stdout  # absolute: means the same file from any folder
-    (elsewhere / "mine.yaml").write_text(printed.stdout)
     evaluate = ["--config", str(ROOT / "configs/v4.yaml"), "--data.eval_tokens", "64"]
-    runs = [(["validate", *evaluate], here), (["test", *evaluate], here), (["predict", "--num_samples", "3"], here)]
-    validated, tested, predicted, again = test_bad_inputs.makemore_many(
-        [*runs, (["fit", "--config", "mine.yaml"], elsewhere)]
+    validated, tested, predicted = test_bad_inputs.makemore_many(
+        [(["validate", *evaluate], here), (["test", *evaluate], here), (["predict", "--num_samples", "3"], here)]
     )
     for done in (validated, tested, predicted, again):
         assert done.returncode == 0 and not noise_in(done), (done.args, done.stdout, done.stderr)
     assert "val_loss" in validated.stdout and "test_loss" in tested.stdout  # the results tables, without a step row
     assert len(predicted.stdout.splitlines()) == 3
-    assert again.stderr.splitlines()[-1].startswith("best: checkpoints/mine-1/best-step=")
 
 
 def test_the_top_level_help_is_makemores_and_comes_without_importing_lightning():
