@@ -30,11 +30,11 @@ from makemore.data.vocab import Vocabulary
 from makemore.errors import MakemoreError, TrainingDiverged
 from makemore.inference.generate import sample
 from makemore.models.base import CharModel, check_fits_in_memory, nll
+from makemore.nn.distributed import gathered, summed, world_size
 from makemore.training.averaging import AveragedNet
 from makemore.training.checkpoint import RunCheckpoint, check_matches_data
 from makemore.training.compiling import MODES, compiled_loss, pick_mode
 from makemore.training.cuda_graph import decide, obstacles
-from makemore.training.distributed import gathered, summed, world_size
 from makemore.training.optim import SGD, parameter_groups
 from makemore.training.private import count_optimizer_step
 from makemore.training.step import OptimizerStep
