@@ -45,7 +45,7 @@ def build(config: str):
 
 
 def rate(net, vocab, samples: int, max_length: int, incremental: bool) -> float:
-    from makemore.inference.generate import sample
+    from makemore.sampling.generate import sample
 
     generator = torch.Generator().manual_seed(0)
     start = time.perf_counter()
@@ -71,7 +71,7 @@ def constraints_rows(samples: int, rounds: int) -> list[dict]:
     from makemore.data.items import BUNDLED_DATASET, read_items
     from makemore.inference.constrained import sample_constrained
     from makemore.inference.constraints import Constraints
-    from makemore.inference.generate import sample
+    from makemore.sampling.generate import sample
 
     known = frozenset(read_items(BUNDLED_DATASET))  # both nets' training file: what --new_only avoids
     rows = []

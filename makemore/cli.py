@@ -22,19 +22,19 @@ import makemore
 from makemore.__main__ import help_or_none
 from makemore.data.datamodule import NamesDataModule
 from makemore.errors import MakemoreError
-from makemore.inference.loading import read_checkpoint
-from makemore.models import resolve
-from makemore.training import flags, from_checkpoint, loggers
-from makemore.training.checkpoint import ForgetFailedStart, HoldRunLock, RunCheckpoint
-from makemore.training.module import CharLM
-from makemore.training.progress import StepProgressBar
-from makemore.training.runs import (
+from makemore.files.checkpoint_file import read_checkpoint
+from makemore.files.runs import (
     check_writable,
     claim_run_dir,
     evaluation_checkpoint,
     last_checkpoint,
     next_run_dir,
 )
+from makemore.models import resolve
+from makemore.training import flags, from_checkpoint, loggers
+from makemore.training.checkpoint import ForgetFailedStart, HoldRunLock, RunCheckpoint
+from makemore.training.module import CharLM
+from makemore.training.progress import StepProgressBar
 from makemore.training.show_samples import SampleCallback
 
 TRAINER_DEFAULTS = {

@@ -15,7 +15,7 @@ import pytest
 
 from makemore.cli import main
 from makemore.inference import predict as predict_module
-from makemore.training.runs import RunLock, evaluation_checkpoint
+from makemore.files.runs import RunLock, evaluation_checkpoint
 
 from . import test_bad_inputs
 from .conftest import ROOT, write_words

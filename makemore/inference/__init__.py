@@ -1,2 +1,2 @@
-"""Using a trained model: decoding, sampling controls, sampling and scoring, constraints (sampling
-under them, the best items), loading, predict."""
+"""Using a trained model: loading it safely, predict; constraints, sampling under them, the best
+items."""

@@ -19,8 +19,8 @@ import torch
 
 from makemore.data.vocab import BOUNDARY, Vocabulary
 from makemore.inference.constraints import Constraints
-from makemore.inference.decoding import recompute
 from makemore.models.base import CharModel
+from makemore.sampling.decoding import recompute
 
 
 @dataclass

@@ -22,8 +22,8 @@ import torch
 from makemore.data.vocab import BOUNDARY, Vocabulary
 from makemore.errors import MakemoreError
 from makemore.inference.constraints import BanAutomaton, Constraints
-from makemore.inference.controls import pick_next
 from makemore.models.base import CharModel
+from makemore.sampling.controls import pick_next
 
 MIN_BATCH, MAX_BATCH = 32, 4096
 _ROW_DIMS: WeakKeyDictionary = WeakKeyDictionary()  # net -> where its decoding state keeps rows

@@ -1,31 +1,24 @@
 """A net, its vocabulary and its data settings from a checkpoint file alone, loaded safely.
 
-``torch.load(weights_only=True)`` refuses any pickle that would run code, and the net's class
-must be one of ``makemore.models``: a checkpoint cannot make us import or call anything else.
-Its weights are checked against the digest stored when it was written, and the net it names is
-built on the meta device first, so a file that claims a huge net allocates nothing.
+The file is read by ``makemore.files.checkpoint_file``: ``torch.load(weights_only=True)`` refuses
+any pickle that would run code, and the weights are checked against the digest stored when it was
+written. The net's class must be one of ``makemore.models``: a checkpoint cannot make us import or
+call anything else. The net it names is built on the meta device first, so a file that claims a
+huge net allocates nothing.
 """
 
 from __future__ import annotations
 
-import os
-import pickle
-import re
-import stat
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from makemore.data.items import file_kind, stat_problem
 from makemore.data.vocab import Vocabulary
-from makemore.digests import weights_digest
 from makemore.errors import MakemoreError
+from makemore.files.checkpoint_file import read_checkpoint
 from makemore.models import CharModel, build
 from makemore.models.base import check_fits_in_memory
-
-WEIGHTS_DIGEST = "state_dict_sha256"  # written beside the weights (makemore.training.checkpoint)
 
 
 @dataclass
@@ -34,39 +27,6 @@ class Loaded:
     vocab: Vocabulary
     block_size: int
     data: dict  # the data module's settings at training time (path, split), possibly empty
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """The checkpoint's dictionary, or a one-line error saying why it cannot be used."""
-    path = Path(path)
-    try:
-        mode = os.stat(path).st_mode  # before opening: a FIFO would block
-    except OSError as err:
-        raise MakemoreError(f"checkpoint {path} {stat_problem(err)}; pass a .ckpt file with --ckpt_path") from None
-    if not stat.S_ISREG(mode):
-        raise MakemoreError(f"checkpoint {path} is {file_kind(mode)}; pass a .ckpt file with --ckpt_path")
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
-        raise MakemoreError(f"checkpoint {path} is truncated or not a checkpoint (not a torch.save archive)")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
-        what = f" ({found.group(1)})" if found else ""
-        raise MakemoreError(
-            f"checkpoint {path} was refused without running it: it holds objects that could run code{what}"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
-        reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
-        raise MakemoreError(f"checkpoint {path} is truncated or not a checkpoint ({reason})") from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
-        raise MakemoreError(f"checkpoint {path} is not a makemore checkpoint (no state_dict and hyper_parameters)")
-    stored = checkpoint.get(WEIGHTS_DIGEST)  # None in checkpoints written before digests were stored
-    if stored is not None and stored != weights_digest(checkpoint["state_dict"]):
-        raise MakemoreError(
-            f"checkpoint {path} is damaged: its weights differ from the digest stored when it was written; "
-            "use another copy or another checkpoint of the run"
-        )
-    return checkpoint
 
 
 def load(path: str | Path) -> Loaded:

@@ -18,13 +18,13 @@ import torch
 
 from makemore.data.items import file_kind, item_of, read_items, split_items, stat_problem
 from makemore.errors import MakemoreError
+from makemore.files.atomic_io import write_atomically, write_new
+from makemore.files.runs import best_checkpoint, check_writable, skip_if_being_written
 from makemore.inference import constraints as wanted
 from makemore.inference.best import best_items
 from makemore.inference.constrained import sample_constrained
-from makemore.inference.generate import sample, score
 from makemore.inference.loading import load
-from makemore.training.atomic_io import write_atomically, write_new
-from makemore.training.runs import best_checkpoint, check_writable, skip_if_being_written
+from makemore.sampling.generate import sample, score
 
 MAX_SAMPLES = 10_000_000  # items a call: more is surely a typo (and hours of sampling)
 MAX_LENGTH = 10_000  # characters an item of a window net, whose context never runs out

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from makemore.training.distributed import summed, world_size
+from makemore.nn.distributed import summed, world_size
 
 
 class Linear(nn.Module):

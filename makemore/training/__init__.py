@@ -1,1 +1,1 @@
-"""Training: the LightningModule, optimizers and schedules, weight averaging, checkpoints, runs."""
+"""Training: the LightningModule, optimizers and schedules, weight averaging, checkpoints."""

@@ -22,10 +22,10 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from makemore.digests import weights_digest
 from makemore.errors import MakemoreError, TrainingDiverged
-from makemore.inference.loading import WEIGHTS_DIGEST, read_checkpoint
-from makemore.training.atomic_io import save_atomically
+from makemore.files.atomic_io import save_atomically
+from makemore.files.checkpoint_file import WEIGHTS_DIGEST, read_checkpoint
+from makemore.files.runs import RunLock
 from makemore.training.private import last_saved_step, saves_at_epoch_end, skips_saving, write_last
-from makemore.training.runs import RunLock
 
 
 def check_matches_data(hparams: dict, chars: str, block_size: int) -> None:

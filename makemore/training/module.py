@@ -28,13 +28,13 @@ from makemore.checks import positive
 from makemore.data.packing import step_batches
 from makemore.data.vocab import Vocabulary
 from makemore.errors import MakemoreError, TrainingDiverged
-from makemore.inference.generate import sample
 from makemore.models.base import CharModel, check_fits_in_memory, nll
+from makemore.nn.distributed import gathered, summed, world_size
+from makemore.sampling.generate import sample
 from makemore.training.averaging import AveragedNet
 from makemore.training.checkpoint import RunCheckpoint, check_matches_data
 from makemore.training.compiling import MODES, compiled_loss, pick_mode
 from makemore.training.cuda_graph import decide, obstacles
-from makemore.training.distributed import gathered, summed, world_size
 from makemore.training.optim import SGD, parameter_groups
 from makemore.training.private import count_optimizer_step
 from makemore.training.step import OptimizerStep
@@ -265,7 +265,7 @@ class CharLM(L.LightningModule):
         self._evaluate(batch, self.test_nll, "test_loss")
 
     def generate(self, num_samples: int, max_length: int = 30, generator: torch.Generator | None = None) -> list[str]:
-        """Sample items with incremental decoding (see ``makemore.inference.generate.sample``)."""
+        """Sample items with incremental decoding (see ``makemore.sampling.generate.sample``)."""
         if self.eval_net.examples != "windows":
             max_length = min(max_length, self.block_size - 1)
         return sample(self.eval_net, self.vocab, num_samples, max_length=max_length, generator=generator)

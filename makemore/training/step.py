@@ -13,8 +13,8 @@ import lightning as L
 import torch
 
 from makemore.data.packing import chunks
+from makemore.nn.distributed import sum_gradients_and_normalise, world_size
 from makemore.training.cuda_graph import GraphedStep, make_capturable, plain_optimizer_state
-from makemore.training.distributed import sum_gradients_and_normalise, world_size
 from makemore.training.optim import SGD
 
 

@@ -19,9 +19,9 @@ from makemore.digests import file_fingerprint
 from makemore.inference.best import best_items
 from makemore.inference.constrained import row_dims, sample_constrained, select_rows
 from makemore.inference.constraints import BanAutomaton, Constraints
-from makemore.inference.generate import sample, score
 from makemore.inference.predict import main
 from makemore.models import Bigram, CharModel
+from makemore.sampling.generate import sample, score
 
 from ..conftest import ROOT, fails, write_words
 from ..models.test_families import FAMILIES

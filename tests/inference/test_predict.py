@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from makemore.cli import main, run
+from makemore.files.atomic_io import write_new
 from makemore.inference import predict as predict_module
-from makemore.inference.generate import sample, score
 from makemore.inference.loading import load
 from makemore.models import CharModel
-from makemore.training.atomic_io import write_new
+from makemore.sampling.generate import sample, score
 
 from ..conftest import ROOT, fails, tiny_fit_args, write_words
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from makemore.cli import main, run
-from makemore.training.atomic_io import save_atomically
+from makemore.files.atomic_io import save_atomically
 
 from ..conftest import ROOT, curve, tiny_fit_args
 

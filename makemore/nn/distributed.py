@@ -1,4 +1,5 @@
-"""The few collective operations training needs when several processes train one model (DDP).
+"""The few collective operations training (and the synchronised BatchNorm, ``makemore.nn.layers``)
+needs when several processes train one model (DDP).
 
 With one process every function here is the identity or a no-op, so the single-process path
 pays nothing.

@@ -2,7 +2,7 @@
 
 import torch
 
-from makemore.inference.controls import filter_logits, pick_next
+from makemore.sampling.controls import filter_logits, pick_next
 
 
 def test_temperature_zero_is_the_argmax():

@@ -6,9 +6,9 @@ import torch
 
 from makemore.data.examples import sequences, windows
 from makemore.data.vocab import BOUNDARY, Vocabulary
-from makemore.inference.controls import pick_next
-from makemore.inference.decoding import recompute
 from makemore.models.base import CharModel, nll
+from makemore.sampling.controls import pick_next
+from makemore.sampling.decoding import recompute
 
 
 @torch.no_grad()

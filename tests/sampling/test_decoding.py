@@ -5,8 +5,8 @@ import torch
 from torch.testing import assert_close
 from torch.utils.data import TensorDataset
 
-from makemore.inference import decoding
 from makemore.models import Bigram
+from makemore.sampling import decoding
 
 from ..models.test_families import BLOCK, FAMILIES, V
 
