@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import re
 import sys
@@ -11,15 +10,13 @@ import time
 import warnings
 from pathlib import Path
 
-import yaml
 from jsonargparse import ArgumentError
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only
 
-import makemore
-from makemore.__main__ import help_or_none
+from makemore.config_files import with_bases
 from makemore.data.datamodule import NamesDataModule
 from makemore.errors import MakemoreError
 from makemore.files.checkpoint_file import read_checkpoint
@@ -30,11 +27,13 @@ from makemore.files.runs import (
     last_checkpoint,
     next_run_dir,
 )
+from makemore.help import help_or_none
 from makemore.models import resolve
 from makemore.training import flags, from_checkpoint, loggers
 from makemore.training.checkpoint import ForgetFailedStart, HoldRunLock, RunCheckpoint
 from makemore.training.module import CharLM
 from makemore.training.progress import StepProgressBar
+from makemore.training.quiet import quiet
 from makemore.training.show_samples import SampleCallback
 
 TRAINER_DEFAULTS = {
@@ -53,50 +52,11 @@ TRAINER_DEFAULTS = {
 # checkpoint callback looks at it (and a resumed run's checkpoints): nothing to warn about.
 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 
-# Lightning's warnings that are no user's to act on here (hidden unless --verbose):
-NOT_OURS = (
-    # a deprecation inside Lightning's own code (torch's pytree API), nothing a user calls
-    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
-    # CharLM logs the training loss every model.log_every_n_steps optimizer steps itself
-    r"The number of training batches \(\d+\) is smaller than the logging interval",
-    # an evaluation, or a new run started from another run's checkpoint, sits in another folder
-    r"The dirpath has changed from",
-)
-# "Received SIGTERM": RunCheckpoint says what it did about it, once
-SIGNALS = "lightning.pytorch.trainer.connectors.signal_connector"
-PACKAGE_DIR = str(Path(makemore.__file__).parent) + os.sep
 COMMANDS = {
     "fit": "Train a model from a config: writes checkpoints/<config>-<n>/ and ends naming the best checkpoint.",
     "validate": "Evaluate a checkpoint on the validation split (default: the newest run's best checkpoint).",
     "test": "Evaluate a checkpoint on the test split (default: the newest run's best checkpoint).",
 }
-
-
-class OursOnly(logging.Filter):
-    """Lets through makemore's own messages (sent with Lightning's ``rank_zero_info``) and any
-    warning; drops Lightning's chatter: devices, tips, restoring, why a fit stopped."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.WARNING or record.pathname.startswith(PACKAGE_DIR)
-
-
-OURS_ONLY = OursOnly()
-
-
-def quiet(verbose: bool = False) -> None:
-    """Lightning's information messages and its warnings of :data:`NOT_OURS` stay hidden, unless ``verbose``."""
-    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")  # every rank_zero_info
-    chatty = [logging.getLogger(name) for name in ("lightning.fabric.utilities.seed", SIGNALS)]
-    if verbose:
-        rank_zero.removeFilter(OURS_ONLY)
-        for logger in chatty:
-            logger.setLevel(logging.NOTSET)
-        return
-    rank_zero.addFilter(OURS_ONLY)
-    for logger in chatty:
-        logger.setLevel(logging.WARNING)
-    for message in NOT_OURS:
-        warnings.filterwarnings("ignore", message=message)
 
 
 class MakemoreCLI(LightningCLI):
@@ -298,62 +258,6 @@ def _duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
-
-
-def with_bases(args: list[str]) -> list[str]:
-    """Each ``--config FILE`` preceded by the configs it builds on: a config's top-level ``base:``
-    names another config, applied first, so FILE holds only what differs from it. A data file
-    named by a relative path (on the command line or in a config) is named by its absolute path,
-    so the resolved config (``--print_config``, a run's config.yaml) means it from any folder."""
-    out, rest = [], list(args)
-    while rest:
-        arg = rest.pop(0)
-        if arg in ("--config", "--data.path") and rest:
-            arg = f"{arg}={rest.pop(0)}"
-        key, _, value = arg.partition("=")
-        if key == "--config":
-            chain = _chain(value)
-            out += [item for path in chain for item in ("--config", path)]
-            named = [found for path in chain if (found := _data_path(path)) is not None]
-            out += ["--data.path", _absolute(named[-1])] if named and isinstance(named[-1], str) else []
-        elif key == "--data.path":
-            out += [key, _absolute(value)]
-        else:
-            out.append(arg)
-    return out
-
-
-def _absolute(path: str) -> str:
-    """A relative file path made absolute (as the parser would read it from here); null stays."""
-    return path if path in ("", "null", "None") or os.path.isabs(path) else os.path.abspath(path)
-
-
-def _data_path(path: str) -> str | bool | None:
-    """What a config file gives as ``data.path``: a relative path, True for anything else, None for nothing."""
-    try:
-        content = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    data = content.get("data") if isinstance(content, dict) else None
-    if not isinstance(data, dict) or "path" not in data:
-        return None
-    found = data["path"]
-    return found if isinstance(found, str) and not os.path.isabs(found) else True
-
-
-def _chain(path: str, seen: tuple[str, ...] = ()) -> list[str]:
-    """The configs ``path`` builds on, base first, then ``path`` itself."""
-    try:
-        content = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return [path]  # not readable here: the parser says what is wrong with it
-    base = content.get("base") if isinstance(content, dict) else None
-    if not base:
-        return [path]
-    base = str(Path(path).parent / base)
-    if base in seen:
-        raise MakemoreError(f"config {path} builds on {base}, which builds on it again; break the loop of base: keys")
-    return [*_chain(base, (*seen, path)), path]
 
 
 def _find_checkpoint(subcommand: str, config) -> Path | None:

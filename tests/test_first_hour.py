@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from makemore.cli import main
-from makemore.inference import predict as predict_module
 from makemore.files.runs import RunLock, evaluation_checkpoint
+from makemore.inference import predict as predict_module
 
 from . import test_bad_inputs
 from .conftest import ROOT, write_words
