@@ -32,11 +32,18 @@ CHUNK = 1_000  # items sampled at a time: memory stays bounded (a Transformer's 
 
 
 def newest_best_checkpoint(root: str | Path) -> Path:
-    """The best checkpoint (lowest val_loss in its name; else last.ckpt) of the newest run."""
+    """The best checkpoint (lowest val_loss in its name; else last.ckpt) of the newest run; with
+    no run under ``root``, the pretrained V5 shipped inside the package."""
     found = {run: best_checkpoint(run) for run in Path(root).glob("*") if run.is_dir()}
     runs = [run for run, best in found.items() if best is not None]
     if not runs:
-        raise MakemoreError(f"no run with a checkpoint under {root}/; train one with fit or pass --ckpt_path PATH")
+        from makemore.assets import DEFAULT_PRETRAINED, PRETRAINED
+
+        shipped = best_checkpoint(PRETRAINED / DEFAULT_PRETRAINED)
+        if shipped is None:  # a broken install
+            raise MakemoreError(f"no run with a checkpoint under {root}/; train one with fit or pass --ckpt_path PATH")
+        print(f"no run under {root}/; using the pretrained {DEFAULT_PRETRAINED} shipped with makemore", file=sys.stderr)
+        return shipped
     return found[max(runs, key=lambda run: max(f.stat().st_mtime for f in run.glob("*.ckpt")))]
 
 
