@@ -42,12 +42,12 @@ def test_an_installed_wheel_predicts_from_an_empty_folder_with_the_shipped_model
     empty = tmp_path / "empty"
     empty.mkdir()
     where = call(python, "-c", "import makemore; print(makemore.__file__)", cwd=empty, env=env).stdout.strip()
-    assert Path(where).is_relative_to(venv), f"makemore imported from {where}, not the wheel"
+    assert Path(where).resolve().is_relative_to(venv.resolve()), f"makemore imported from {where}, not the wheel"
 
     done = call(venv / "bin" / "makemore", "predict", "--num_samples", "3", "--seed", "1", cwd=empty, env=env)
     assert len(done.stdout.splitlines()) == 3
     (line,) = [line for line in done.stderr.splitlines() if line.startswith("checkpoint: ")]
     used = Path(line.removeprefix("checkpoint: "))
-    assert used.is_relative_to(venv) and used.as_posix().endswith(SHIPPED), line
+    assert used.resolve().is_relative_to(venv.resolve()) and used.as_posix().endswith(SHIPPED), line
     assert "the pretrained v5 shipped with makemore" in done.stderr
     assert list(empty.iterdir()) == []  # nothing written where it ran
