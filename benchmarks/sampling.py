@@ -12,7 +12,7 @@ divided by the time to sample them all in one batch. The table gives the medians
 
 measures instead what constraints cost (``makemore.inference.constrained``): items per second of
 plain incremental sampling and of sampling under ``--new_only --unique --min_length 6``, side by
-side in every round, for the pretrained V5 (``checkpoints/pretrained-v5/``) and an untrained
+side in every round, for the pretrained V5 (``makemore/assets/pretrained/v5/``) and an untrained
 Transformer (``configs/transformer.yaml``), both at predict's default ``max_length``. Rejection
 costs ``1 / share`` candidates per item kept; the ``overhead`` column is the cost per item kept
 over plain sampling's, times the share kept: what the machinery adds on top of the constraint's
@@ -56,7 +56,7 @@ def rate(net, vocab, samples: int, max_length: int, incremental: bool) -> float:
 def pretrained_v5():
     from makemore.inference.loading import load
 
-    (path,) = sorted((ROOT / "checkpoints" / "pretrained-v5").glob("best-*.ckpt"))
+    (path,) = sorted((ROOT / "makemore/assets/pretrained/v5").glob("best-*.ckpt"))
     loaded = load(path)
     return loaded.net, loaded.vocab, 30  # predict's default max_length for a window model
 

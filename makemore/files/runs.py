@@ -1,7 +1,7 @@
 """Run directories: every fit gets a fresh ``checkpoints/<name>-<n>/``; ``last`` finds the newest.
 
-``pretrained-<name>/`` is a run shipped with the project: evaluation falls back to it when no run
-of that name was trained here. A fit holds a lock on its run directory while it writes there
+A model shipped inside the package (``makemore/assets/pretrained/<name>/``) is evaluated when no
+run of that name was trained here. A fit holds a lock on its run directory while it writes there
 (``RunLock``), so two processes never write into one run.
 """
 
@@ -73,8 +73,11 @@ def best_checkpoint(run: Path) -> Path | None:
 def evaluation_checkpoint(root: str | Path, name: str, last: bool = False) -> Path:
     """What ``validate``/``test`` evaluate when given no checkpoint: the best checkpoint (or with
     ``last``, the ``last.ckpt``) of the newest run called ``name`` that has one and that no fit
-    is writing now; failing that, of the shipped ``pretrained-<name>``."""
-    runs = [path for _, path in reversed(_numbered(Path(root), name))] + [Path(root) / f"pretrained-{name}"]
+    is writing now; failing that, of the model of that name shipped inside the package
+    (``makemore/assets/pretrained/<name>/``)."""
+    from makemore.assets import PRETRAINED
+
+    runs = [path for _, path in reversed(_numbered(Path(root), name))] + [PRETRAINED / name]
     for run in runs:
         found = last_of(run) if last else best_checkpoint(run)
         if found is not None and not skip_if_being_written(run):

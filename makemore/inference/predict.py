@@ -33,18 +33,27 @@ CHUNK = 1_000  # items sampled at a time: memory stays bounded (a Transformer's 
 
 def newest_best_checkpoint(root: str | Path) -> Path:
     """The best checkpoint (lowest val_loss in its name; else last.ckpt) of the newest run that
-    no fit is writing now (its checkpoints are still moving; stderr says it is skipped)."""
+    no fit is writing now (its checkpoints are still moving; stderr says it is skipped); with no
+    run under ``root``, the pretrained V5 shipped inside the package."""
     found = {run: best_checkpoint(run) for run in Path(root).glob("*") if run.is_dir()}
     runs = sorted(
         (run for run, best in found.items() if best is not None),
         key=lambda run: max(f.stat().st_mtime for f in run.glob("*.ckpt")),
         reverse=True,
     )
+    if not runs:
+        from makemore.assets import DEFAULT_PRETRAINED, PRETRAINED
+
+        shipped = best_checkpoint(PRETRAINED / DEFAULT_PRETRAINED)
+        if shipped is None:  # a broken install
+            raise MakemoreError(f"no run with a checkpoint under {root}/; train one with fit or pass --ckpt_path PATH")
+        print(f"no run under {root}/; using the pretrained {DEFAULT_PRETRAINED} shipped with makemore", file=sys.stderr)
+        return shipped
     newest = next((run for run in runs if not skip_if_being_written(run)), None)
     if newest is None:
-        written = " that no fit is writing now" if runs else ""
         raise MakemoreError(
-            f"no run with a checkpoint{written} under {root}/; train one with fit or pass --ckpt_path PATH"
+            f"no run with a checkpoint that no fit is writing now under {root}/; wait for one to end or pass "
+            "--ckpt_path PATH"
         )
     return found[newest]
 

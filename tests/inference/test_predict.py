@@ -184,8 +184,8 @@ def test_sampling_stops_every_item_at_its_end_token(ckpt):
 
 
 def test_the_shipped_checkpoint_loads_and_samples():
-    shipped = sorted((ROOT / "checkpoints" / "pretrained-v5").glob("best-*.ckpt"))
-    assert len(shipped) == 1, "checkpoints/pretrained-v5/ must hold one best-*.ckpt"
+    shipped = sorted((ROOT / "makemore/assets/pretrained/v5").glob("best-*.ckpt"))
+    assert len(shipped) == 1, "makemore/assets/pretrained/v5/ must hold one best-*.ckpt"
     assert shipped[0].stat().st_size < 1_000_000
     loaded = load(shipped[0])
     items = sample(loaded.net, loaded.vocab, 20, max_length=20, generator=torch.Generator().manual_seed(0))
