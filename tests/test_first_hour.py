@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from makemore.assets import PRETRAINED
 from makemore.cli import main
 from makemore.files.runs import RunLock, evaluation_checkpoint
 from makemore.inference import predict as predict_module
@@ -110,7 +111,7 @@ def test_each_commands_help_says_what_it_does_and_predicts_shows_defaults(capsys
 
 def _runs(root: Path) -> tuple[Path, Path]:
     """Two runs of the shipped V5: ``v5-1``, and ``v5-2`` written later."""
-    shipped = next((ROOT / "checkpoints" / "pretrained-v5").glob("best-*.ckpt"))
+    shipped = next((PRETRAINED / "v5").glob("best-*.ckpt"))
     for n in (1, 2):
         (root / f"v5-{n}").mkdir(parents=True)
         shutil.copy(shipped, root / f"v5-{n}" / shipped.name)
