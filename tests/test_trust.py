@@ -221,8 +221,15 @@ def test_a_run_being_written_refuses_a_second_resume_and_the_root_may_be_spelled
         long_run.communicate(timeout=120)
     assert not list((user / RUN).glob("*.partial")) and not list((user / RUN).glob(".*.partial"))
     step = torch.load(user / RUN / "last.ckpt", weights_only=True)["global_step"]
-    [again] = makemore_many([([*FIT, "--trainer.max_steps", str(step + 20), "--ckpt_path", "last"], user)])
-    assert again.returncode == 0, again.stderr[-2000:]
+    # With Python's default warning filters, as a user has them: resuming inside an epoch is exact
+    # here, so Lightning's warning that it may not be is not shown.
+    user_env = {key: value for key, value in ENV.items() if key != "PYTHONWARNINGS"}
+    again = subprocess.run(
+        [sys.executable, "-m", "makemore", *FIT, "--trainer.max_steps", str(step + 20), "--ckpt_path", "last"],
+        cwd=user, env=user_env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr[-2000:]
+    assert "resuming from a checkpoint that ended before the epoch ended" not in again.stderr
     assert sorted(p.name for p in (user / RUN).glob("last*")) == ["last.ckpt"]
     assert torch.load(user / RUN / "last.ckpt", weights_only=True)["global_step"] == step + 20
 
