@@ -112,18 +112,19 @@ CASES = {
 
 def other_folders(workspace: Path, root: Path) -> dict[str, Path]:
     """Folders for the cases that need their own runs: ``default`` holds a run whose best
-    checkpoint is hostile and a hostile file called ``last``; in ``killed``, v4-1 finished and
+    checkpoint is hostile, ``named_last`` a run and a hostile file called ``last`` (apart: a
+    resume there locks its run, which a default choice run at once would skip); in ``killed``, v4-1 finished and
     v4-2 was killed before its first checkpoint; in ``changed`` the training file was edited
     after training; ``elsewhere`` is empty."""
-    folders = {name: root / name for name in ("default", "killed", "elsewhere", "changed")}
+    folders = {name: root / name for name in ("default", "named_last", "killed", "elsewhere", "changed")}
     for folder in folders.values():
         folder.mkdir()
     last = workspace / RUN / "last.ckpt"
-    for name in ("default", "killed", "changed"):
+    for name in ("default", "named_last", "killed", "changed"):
         (folders[name] / RUN).mkdir(parents=True)
         (folders[name] / "words.txt").write_bytes((workspace / "words.txt").read_bytes())
         (folders[name] / RUN / "last.ckpt").write_bytes(last.read_bytes())
-    (folders["default"] / "last").write_bytes((workspace / "last").read_bytes())
+    (folders["named_last"] / "last").write_bytes((workspace / "last").read_bytes())
     hostile(last, folders["default"] / RUN / "best-step=20-val_loss=0.0001.ckpt", "optimizer", "PWNED")
     with open(folders["changed"] / "words.txt", "a") as f:  # the training file, edited since
         f.write("abcdef\n")
@@ -143,7 +144,7 @@ def outcomes(workspace, tmp_path_factory) -> dict:
     elsewhere = ["validate", "--config", V4, *QUIET, "--data.eval_tokens", "64", "--ckpt_path"]
     others = {
         "test by default": (["test", *EVAL], folders["default"]),
-        "resume last by default": ([*FIT, "--trainer.max_steps", "25", "--ckpt_path", "last"], folders["default"]),
+        "resume last by default": ([*FIT, "--trainer.max_steps", "25", "--ckpt_path", "last"], folders["named_last"]),
         "validate here": (["validate", *EVAL, "--ckpt_path", f"{RUN}/last.ckpt"], workspace),
         "validate elsewhere": ([*elsewhere, str(workspace / RUN / "last.ckpt")], folders["elsewhere"]),
         "resume after a killed start": ([*FIT, "--ckpt_path", "last"], folders["killed"]),
@@ -177,8 +178,8 @@ def test_a_hostile_file_picked_by_default_or_named_last_runs_nothing(outcomes):
     tested, resumed = outcomes["results"]["test by default"], outcomes["results"]["resume last by default"]
     assert tested.returncode == 0 and "best-step=20-val_loss=0.0001" in tested.stderr, tested.stderr[-2000:]
     assert resumed.returncode == 0 and "checkpoint: ck/v4-1/last.ckpt" in resumed.stderr, resumed.stderr[-2000:]
-    folder = outcomes["folders"]["default"]
-    assert not list(folder.glob("PWNED*")) and not list(folder.glob("ck/PWNED*"))
+    for folder in (outcomes["folders"]["default"], outcomes["folders"]["named_last"]):
+        assert not list(folder.glob("PWNED*")) and not list(folder.glob("ck/PWNED*"))
 
 
 def test_validate_takes_the_recorded_data_file_from_another_folder(outcomes):
