@@ -29,10 +29,9 @@ from makemore.files.runs import (
 )
 from makemore.help import help_or_none
 from makemore.models import resolve
-from makemore.training import flags, from_checkpoint, loggers
+from makemore.training import from_checkpoint, loggers, run_length
 from makemore.training.checkpoint import ForgetFailedStart, HoldRunLock, RunCheckpoint
 from makemore.training.module import CharLM
-from makemore.training.progress import StepProgressBar
 from makemore.training.quiet import quiet
 from makemore.training.show_samples import SampleCallback
 
@@ -135,16 +134,9 @@ class MakemoreCLI(LightningCLI):
             config.ckpt_path = None if self.ckpt_path is None else str(self.ckpt_path)  # checked in parse_arguments
         _match_examples_to_net(config)
         if self.subcommand == "fit":
-            flags.check_steps(config)
-            flags.refuse_barebones(config.trainer)
-            self.clipping = flags.take_clipping(config.trainer)
-            self.accumulate = flags.take_accumulation(config.trainer)
-            flags.checkpointing_off(config)
-            flags.take_epoch_length(config)
-            flags.monitors_by_step(config)
-            flags.take_val_share(config)
-            self.overfit = flags.take_overfit(config)
-        flags.follow_max_steps(config)
+            run_length.check_steps(config)
+            _checkpointing_off(config)
+        run_length.follow_max_steps(config)
         root = _runs_root(config)
         name = config.run_name or _config_stem(config) or "run"
         if self.subcommand in ("validate", "test"):
@@ -181,13 +173,9 @@ class MakemoreCLI(LightningCLI):
             raise MakemoreError(f"{' '.join(str(err).split())}; fix that setting") from None
 
     def instantiate_trainer(self, **kwargs):
-        """The Trainer of the config, with a progress bar that counts optimizer steps in ``fit``
-        (Lightning's counts ``training_step`` calls, blocks of steps here)."""
-        trainer = self.config_init[self.subcommand]["trainer"] if self.subcommand else self.config_init["trainer"]
+        """The Trainer of the config; a fit's files go to its run directory."""
         if self.subcommand == "fit":
             kwargs.setdefault("default_root_dir", str(self.run_dir))
-        if self.subcommand == "fit" and trainer.get("enable_progress_bar") is not False:
-            kwargs["callbacks"] = [*(trainer.get("callbacks") or []), StepProgressBar(), *kwargs.get("callbacks", [])]
         return super().instantiate_trainer(**kwargs)
 
     def after_fit(self) -> None:
@@ -234,10 +222,6 @@ class MakemoreCLI(LightningCLI):
         if self.subcommand != "fit":
             return
         self.model.check_optimizer()  # a bad optimizer setting fails here, before any file is written
-        self.model.gradient_clip_val, self.model.gradient_clip_algorithm = self.clipping
-        self.model.accumulate = self.datamodule.accumulate = self.accumulate
-        self.datamodule.overfit_batches = self.overfit
-        self.model.uses_cuda_graph(self.trainer)  # asked for and impossible: one line, before any file
         if self.trainer.fast_dev_run:  # Lightning writes no checkpoint or log: no run to keep
             print("fast_dev_run: a trial of the loops; nothing is written", file=sys.stderr)
             return
@@ -292,6 +276,15 @@ def _is_default_logger(logger) -> bool:
         getattr(logger, "class_path", "") == TRAINER_DEFAULTS["logger"]["class_path"]
         and str(logger.init_args.get("save_dir")) == "checkpoints"
     )
+
+
+def _checkpointing_off(config) -> None:
+    """``--trainer.enable_checkpointing false``: the run's checkpoint callback stays (Lightning
+    would refuse it alongside the flag) but writes nothing, not even ``last.ckpt``."""
+    if config.trainer.enable_checkpointing is False:
+        config.trainer.enable_checkpointing = None
+        config.checkpoint.save_top_k, config.checkpoint.save_last = 0, False
+        config.checkpoint.last_every_n_steps = 0
 
 
 def _match_examples_to_net(config) -> None:

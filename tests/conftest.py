@@ -45,8 +45,6 @@ def tiny_fit_args(data: Path, root: Path, config: str = "configs/v4.yaml", steps
         str(data),
         "--data.batches_per_epoch",
         "20",
-        "--data.fused_steps",
-        "5",
         "--data.eval_tokens",
         "64",
         "--trainer.max_steps",

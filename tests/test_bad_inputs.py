@@ -70,7 +70,6 @@ CASES = {
     "samples every -1 steps": (["fit", "--config", V4, *TINY, "--samples.every_n_steps", "-1"], "every_n_steps"),
     "a billion samples": (["fit", "--config", V4, *TINY, "--samples.num_samples", "1000000000"], "num_samples"),
     "dropout above 1": (["fit", "--config", LSTM, *TINY, "--model.net.init_args.dropout", "1.5"], "init_args.dropout"),
-    "log every 0 steps": (["fit", "--config", V4, *TINY, "--model.log_every_n_steps", "0"], "log_every_n_steps must"),
     "a negative decay factor": (["fit", "--config", V4, *TINY, "--model.lr_scheduler.init_args.gamma", "-1"], "gamma"),
     "floor of -1": (["fit", "--config", LSTM, *TINY, "--model.lr_scheduler.init_args.min_factor", "-1"], "min_factor"),
     # Files that are not regular files, and every predict option's bad value

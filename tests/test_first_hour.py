@@ -49,7 +49,7 @@ def test_a_users_fit_validate_test_and_predict_say_what_matters_and_nothing_else
     write_words(here / "words.txt")
     # Default settings (progress bar, summary, logger, samples), tiny sizes; the data by a relative path.
     fit = ["fit", "--config", str(ROOT / "configs/v4.yaml"), "--data.path", "words.txt", "--trainer.max_steps", "40"]
-    fit += ["--data.batches_per_epoch", "20", "--data.fused_steps", "5", "--data.eval_tokens", "64"]
+    fit += ["--data.batches_per_epoch", "20", "--data.eval_tokens", "64"]
     monkeypatch.chdir(here)
     with pytest.raises(SystemExit):
         main([*fit, "--print_config"])  # in this process: it trains nothing

@@ -22,7 +22,7 @@ from .test_bad_inputs import ENV, makemore_many, snapshot
 V4, LSTM = str(ROOT / "configs/v4.yaml"), str(ROOT / "configs/lstm.yaml")
 QUIET = ["--trainer.enable_model_summary", "false", "--samples.every_n_steps", "0"]
 DATA = ["--data.path", "words.txt", "--data.eval_tokens", "64", "--data.batches_per_epoch", "20"]
-FIT = ["fit", "--config", V4, *DATA, *QUIET, "--data.fused_steps", "5", "--checkpoint_root", "ck"]
+FIT = ["fit", "--config", V4, *DATA, *QUIET, "--checkpoint_root", "ck"]
 EVAL = ["--config", V4, *DATA, *QUIET, "--checkpoint_root", "ck"]
 RUN = "ck/v4-1"
 

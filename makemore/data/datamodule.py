@@ -7,12 +7,10 @@ from typing import Literal
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from makemore.data.batches import ExampleIds, StepBatchSampler
+from makemore.data.batches import ResumableLoader, RunOrder, TrainBatches
 from makemore.data.items import BUNDLED_DATASET, read_items, split_items
-from makemore.data.packing import pack
 from makemore.data.tokens import Examples, TokenSplit
 from makemore.data.vocab import Vocabulary
 from makemore.digests import file_fingerprint
@@ -38,10 +36,8 @@ class NamesDataModule(L.LightningDataModule):
             length (default: longest item + 1).
         batch_size: training examples per step, per process (DDP: the global batch is this times the ranks).
         batches_per_epoch: random batches per epoch; validation and checkpoints run at each
-            epoch's end, so this is the validation interval in steps.
-        fused_steps: training batches stacked into one ``training_step`` call (one optimizer
-            step each); more amortise Lightning's per-call cost on tiny nets. Taken down to the
-            largest count that divides ``batches_per_epoch``; the batches are the same either way.
+            epoch's end, so this is the validation interval in batches (optimizer steps when
+            no gradients are accumulated).
         eval_tokens: tokens per batch when evaluating a split: that many window examples, or
             that many over ``block_size`` items of a sequence batch (so long items cost memory
             in proportion, not by the item).
@@ -63,7 +59,6 @@ class NamesDataModule(L.LightningDataModule):
         block_size: int | None = None,
         batch_size: int = 32,
         batches_per_epoch: int = 10_000,
-        fused_steps: int = 50,
         eval_tokens: int = 32_768,
         split_seed: int = 42,
         train_fraction: float = 0.8,
@@ -87,16 +82,6 @@ class NamesDataModule(L.LightningDataModule):
         self.path = str(path or BUNDLED_DATASET)
         self.batch_size = batch_size
         self.batches_per_epoch = batches_per_epoch
-        if fused_steps < 1:
-            raise MakemoreError(f"data.fused_steps must be at least 1, got {fused_steps}")
-        # Blocks end where epochs do (validation, checkpoints); the batches do not depend on it.
-        fits = range(1, min(fused_steps, batches_per_epoch) + 1)
-        self.fused_steps = max(n for n in fits if batches_per_epoch % n == 0)
-        if self.fused_steps < fused_steps:  # fewer steps a call: tiny nets train slower (docs/performance.md)
-            rank_zero_info(
-                f"data.fused_steps: {self.fused_steps} steps a training_step call, not {fused_steps}: "
-                f"the most that divide data.batches_per_epoch={batches_per_epoch}"
-            )
         self.eval_tokens = eval_tokens
         self.items = read_items(self.path)
         self.fingerprint = file_fingerprint(self.path)  # checkpoints record which file trained them
@@ -150,9 +135,6 @@ class NamesDataModule(L.LightningDataModule):
             )
         self._tokens: dict[str, TokenSplit] = {}
         self._train_on: dict[torch.device, Examples] = {}  # the training split on each device used
-        self.pack_rows = None  # set by the model: training batches packed in rows this much wider (None: padded)
-        self.accumulate = 1  # batches per optimizer step (--trainer.accumulate_grad_batches, set by the CLI)
-        self.overfit_batches = 0  # train on the first N batches only (--trainer.overfit_batches, set by the CLI)
         self.sampling_seed = torch.initial_seed()  # the run's seed (LightningCLI seeds before this)
 
     def dataset(self, split: str) -> Examples:
@@ -172,15 +154,8 @@ class NamesDataModule(L.LightningDataModule):
             self._train_on[ids.device] = Examples(dataset.split.to(ids.device), self.examples, self.block_size)
         return self._train_on[ids.device][ids]
 
-    def on_before_batch_transfer(self, batch, dataloader_idx: int):
-        # Training batches arrive as example ids. Packed ones are built here, on the host, before
-        # moving to an accelerator: planning the rows reads every item's length. The others are
-        # gathered after the move, where the split's tokens are.
-        if isinstance(batch, torch.Tensor) and self.pack_rows is not None:
-            return pack(*self.gather_train(batch), self.pack_rows)
-        return batch
-
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        # Training batches travel as example ids and are gathered where the split's tokens are.
         if isinstance(batch, torch.Tensor):  # example ids, on the device now
             return self.gather_train(batch)
         return batch
@@ -189,20 +164,17 @@ class NamesDataModule(L.LightningDataModule):
         """All of the split's examples at once, as ``(inputs, targets)``."""
         return self.dataset(split)[:]
 
-    def _current_step(self) -> int:
-        return self.trainer.global_step if self.trainer is not None else 0
-
     def _rank_and_world(self) -> tuple[int, int]:
         return (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
 
     def train_dataloader(self) -> DataLoader:
         dataset = self.dataset("train")
         rank, world = self._rank_and_world()
-        sampler = StepBatchSampler(
-            len(dataset), self.batch_size * self.accumulate, self.batches_per_epoch, self.sampling_seed,
-            self.fused_steps, self._current_step, rank, world, self.overfit_batches,
-        )  # fmt: skip
-        return _loader(ExampleIds(len(dataset)), sampler)
+        batches = TrainBatches(len(dataset), self.batch_size, self.batches_per_epoch, self.sampling_seed, rank, world)
+        # Its own generator: iterating must not draw from the global RNG (dropout's), or a
+        # resumed run, which starts its loaders at other moments, would see different masks.
+        order = RunOrder(self.batches_per_epoch)
+        return ResumableLoader(batches, batch_size=None, sampler=order, generator=torch.Generator())
 
     def eval_dataloader(self, split: str) -> DataLoader:
         """The whole split in order, in chunks of ``eval_tokens`` tokens (fewer when a large
@@ -214,7 +186,7 @@ class NamesDataModule(L.LightningDataModule):
         tokens = min(self.eval_tokens, EVAL_LOGITS // self.vocab.size)
         size = max(1, tokens if self.examples == "windows" else tokens // self.block_size)
         chunks = [slice(i, min(i + size, last)) for i in range(first, last, size)]
-        return _loader(dataset, chunks)
+        return DataLoader(Chunks(dataset, chunks), batch_size=None, generator=torch.Generator())
 
     @property
     def validates_a_subset(self) -> bool:
@@ -246,7 +218,14 @@ def _too_long(items: list[str], limit: int, path: str) -> str:
     )
 
 
-def _loader(dataset: torch.utils.data.Dataset, sampler) -> DataLoader:
-    # Its own generator: iterating must not draw from the global RNG (dropout's), or a resumed
-    # run, which starts its loaders at other moments, would see different dropout masks.
-    return DataLoader(dataset, batch_size=None, sampler=sampler, generator=torch.Generator())
+class Chunks(torch.utils.data.Dataset):
+    """Item ``i``: the examples of ``chunks[i]``, a slice of the split, as one batch."""
+
+    def __init__(self, examples: Examples, chunks: list[slice]):
+        self.examples, self.chunks = examples, chunks
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __getitem__(self, i: int):
+        return self.examples[self.chunks[i]]

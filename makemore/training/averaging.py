@@ -22,7 +22,6 @@ import torch
 from torch import nn
 
 from makemore.errors import MakemoreError
-from makemore.training.private import foreach_add_, foreach_lerp_, foreach_mul_, foreach_sub
 
 
 class AveragedNet(nn.Module):
@@ -54,15 +53,9 @@ class AveragedNet(nn.Module):
     @torch.no_grad()
     def update(self, params: list[torch.Tensor]) -> None:
         """One step toward ``params`` (the trained net's parameters, in ``net.parameters()`` order)."""
-        foreach_lerp_(self._params, params, self.next_weight())
-
-    @torch.no_grad()
-    def update_by(self, params: list[torch.Tensor], weight: torch.Tensor) -> None:
-        """``update`` with its weight read from a one-element tensor on the device, filled from
-        ``next_weight()`` before each step: what a CUDA graph replays (``makemore.training.cuda_graph``)."""
-        moves = foreach_sub(params, self._params)
-        foreach_mul_(moves, weight)
-        foreach_add_(self._params, moves)
+        weight = self.next_weight()
+        for mine, theirs in zip(self._params, params):
+            mine.lerp_(theirs, weight)
 
     @torch.no_grad()
     def copy_buffers(self, net: nn.Module) -> None:

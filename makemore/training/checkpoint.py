@@ -1,10 +1,10 @@
-"""ModelCheckpoint that keeps ``last.ckpt`` current: every N steps, at every validation, and on
-Ctrl-C or SIGTERM; written atomically, so a crash never costs the previous one.
+"""ModelCheckpoint that keeps ``last.ckpt`` current: every N steps, at every validation, at the
+end and when a signal stops the run; written atomically, so a crash never costs the previous one.
 
-Lightning refreshes ``last.ckpt`` only when it also saved a new best checkpoint, so after a
-validation that did not improve, ``last`` would lag behind and a resume would repeat work.
-Also here: the checkpoint IO that writes atomically, and the callback that removes the
-directory of a run that failed before its first step.
+Lightning's own ``save_last`` refreshes ``last.ckpt`` only when it also saved a new best
+checkpoint, so after a validation that did not improve, ``last`` would lag behind and a resume
+would repeat work. Also here: the checkpoint IO that writes atomically, and the callbacks that
+remove the directory of a run that failed before its first step and hold the run's lock.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from makemore.errors import MakemoreError, TrainingDiverged
 from makemore.files.atomic_io import save_atomically
 from makemore.files.checkpoint_file import WEIGHTS_DIGEST, read_checkpoint
 from makemore.files.runs import RunLock
-from makemore.training.private import last_saved_step, saves_at_epoch_end, skips_saving, write_last
 
 
 def check_matches_data(hparams: dict, chars: str, block_size: int) -> None:
@@ -45,112 +44,116 @@ def check_matches_data(hparams: dict, chars: str, block_size: int) -> None:
 
 
 class RunCheckpoint(ModelCheckpoint):
-    """Keeps the best checkpoints by the monitored metric, and ``last.ckpt`` always current.
+    """Keeps the best checkpoints by the monitored metric (``ModelCheckpoint``), and
+    ``last.ckpt`` always current: written through ``Trainer.save_checkpoint`` every
+    ``last_every_n_steps`` optimizer steps, after every validation, at the end, and when the run
+    is stopped by Ctrl-C, SIGTERM or SIGUSR1 (the signal SLURM sends before it requeues a job).
 
     Args:
-        last_every_n_steps: also rewrite ``last.ckpt`` every this many optimizer steps (at the
-            end of the ``training_step`` block that reaches the multiple); 0: only at
-            validations and on Ctrl-C or SIGTERM.
+        last_every_n_steps: also rewrite ``last.ckpt`` every this many optimizer steps; 0: only
+            at validations, at the end and when stopped.
+        save_last: keep ``last.ckpt`` (False: only the best checkpoints).
         **kwargs: ``ModelCheckpoint``'s.
     """
 
-    def __init__(self, last_every_n_steps: int = 1000, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, last_every_n_steps: int = 1000, save_last: bool = True, **kwargs):
+        super().__init__(save_last=False, **kwargs)  # Lightning's writes last.ckpt only with a new best
         if last_every_n_steps < 0:
             raise MakemoreError(
                 f"--checkpoint.last_every_n_steps must be >= 0 (0: only at validations), got {last_every_n_steps}"
             )
         self.last_every_n_steps = last_every_n_steps
-        self._interval = 0  # which multiple of last_every_n_steps was last saved
-        self._interrupted = False
-        self._stopped_said = False  # the stop is told once (a block's end, then Lightning's exception)
-        self._previous_handler = None
+        self.keeps_last = bool(save_last)
+        self._written_step = self._seen_step = -1
+        self._stopped_by = None  # the signal that asked the run to stop, once seen
+        self._stopped_said = False
+        self._previous_handlers = {}
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
 
-    def _interval_of(self, step: int) -> int:
-        return step // self.last_every_n_steps if self.last_every_n_steps else 0
-
-    def _write_last(self, trainer, between_validations: bool = False) -> None:
-        if trainer.fast_dev_run:  # Lightning's promise: a dev run writes no checkpoint
+    def _write_last(self, trainer, again: bool = False) -> None:
+        """``last.ckpt`` now, unless this step's is written already (``again``: rewrite it)."""
+        if not self.keeps_last or trainer.fast_dev_run or trainer.sanity_checking or self.dirpath is None:
             return
-        write_last(self, trainer, keep_step_unsaved=between_validations)
-        self._interval = self._interval_of(trainer.global_step)
+        if trainer.global_step == self._written_step and not again:
+            return
+        path = str(Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}")
+        trainer.save_checkpoint(path, self.save_weights_only)
+        self._written_step, self.last_model_path = trainer.global_step, path
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self._interval = self._interval_of(trainer.global_step)
-        self._interrupted = False
-        self._stopped_said = False
-        if threading.current_thread() is threading.main_thread():
-            self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        self._seen_step = trainer.global_step
+        self._stopped_by, self._stopped_said = None, False
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self._previous_handlers = {signal.SIGINT: signal.signal(signal.SIGINT, self._on_signal)}
+        if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):  # else: SLURM's requeue (Lightning's)
+            self._previous_handlers[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, self._on_signal)
 
-    def _on_sigint(self, signum, frame) -> None:
-        # Only a flag: the block being trained finishes, then the state is saved whole.
+    def _on_signal(self, signum, frame) -> None:
+        # Only a note: the step being trained finishes, then the state is saved whole.
         # A second Ctrl-C gets the previous handler (Lightning's immediate shutdown).
-        self._interrupted = True
-        signal.signal(signal.SIGINT, self._previous_handler or signal.default_int_handler)
-        rank_zero_info("\nCtrl-C: finishing this block of steps, then writing last.ckpt (again to quit now)")
+        self._stopped_by = "interrupted" if signum == signal.SIGINT else signal.Signals(signum).name
+        signal.signal(signum, self._previous_handlers.get(signum) or signal.SIG_DFL)
+        then = "validating, then " if signum == signal.SIGINT else ""
+        rank_zero_info(f"\n{self._stopped_by}: finishing this step, then writing last.ckpt ({then}again to quit now)")
 
-    def _restore_handler(self) -> None:
-        if self._previous_handler is not None and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, self._previous_handler)
-        self._previous_handler = None
+    def _restore_handlers(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for signum, handler in self._previous_handlers.items():
+                signal.signal(signum, handler or signal.SIG_DFL)
+        self._previous_handlers = {}
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if trainer.global_step == self._seen_step:  # a batch whose gradients wait for the next (accumulation)
+            return
+        self._seen_step = trainer.global_step
         # SIGTERM (kill, schedulers): Lightning notes it and ends the run right after this hook.
-        terminated = trainer.received_sigterm
-        stop = trainer.strategy.reduce_boolean_decision(self._interrupted or terminated, all=False)  # any rank
-        due = self._interval_of(trainer.global_step) != self._interval
-        if (stop or due) and self.save_last and last_saved_step(self) != trainer.global_step:
-            self._write_last(trainer, between_validations=True)
-        if stop:
-            self._say_stopped(trainer, "SIGTERM" if terminated else "interrupted")
-            trainer.should_stop = not terminated  # Ctrl-C: validate, then end as a finished run
+        asked = self._stopped_by or ("SIGTERM" if trainer.received_sigterm else None)
+        stop = trainer.strategy.reduce_boolean_decision(asked is not None, all=False)  # any rank
+        due = self.last_every_n_steps and trainer.global_step % self.last_every_n_steps == 0
+        if stop or due:
+            self._write_last(trainer)
+        if not stop:
+            return
+        self._say_stopped(trainer, asked or "stopped by another process")
+        if asked == "interrupted":
+            trainer.should_stop = True  # Ctrl-C: validate, then end as a finished run
+        elif asked != "SIGTERM":  # SIGUSR1 ends the run as Lightning ends it for SIGTERM
+            raise SIGTERMException
 
     def _say_stopped(self, trainer, how: str) -> None:
-        # SIGTERM seen at a block's end is told there; Lightning then raises SIGTERMException
-        # right after that hook, which reaches on_exception: told already, not again.
-        if self._stopped_said:
+        if self._stopped_said:  # a stop seen at a step's end, then Lightning's exception
             return
         self._stopped_said = True
         written = f"wrote {self.last_model_path}" if self.last_model_path else "no checkpoint written"
         rank_zero_info(f"{how} at step {trainer.global_step}: {written}; continue with --ckpt_path last")
 
+    def on_validation_end(self, trainer, pl_module) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if trainer.state.fn == "fit":
+            self._write_last(trainer, again=True)  # with this validation's results
+
     def on_train_end(self, trainer, pl_module) -> None:
-        if not trainer.fast_dev_run:  # Lightning's end-of-training save forgets that a dev run saves nothing
-            super().on_train_end(trainer, pl_module)
-        self._restore_handler()
+        super().on_train_end(trainer, pl_module)
+        self._write_last(trainer)
+        self._restore_handlers()
 
     def on_exception(self, trainer, pl_module, exception) -> None:
         if isinstance(exception, SIGTERMException) and trainer.world_size == 1:
-            # Lightning's loops also stop for SIGTERM between blocks: in a validation or at an
-            # epoch's end, before on_train_batch_end saw it. The weights are a whole step's.
+            # Lightning's loops also stop for SIGTERM inside a validation or at an epoch's end,
+            # before on_train_batch_end saw it. The weights are a whole step's.
             # (Not under DDP: the ranks may stop at different points, and a save waits for all.)
-            if self.save_last and trainer.global_step > 0 and last_saved_step(self) != trainer.global_step:
+            if trainer.global_step > 0:
                 self._write_last(trainer)
-            self._say_stopped(trainer, "SIGTERM")
+            self._say_stopped(trainer, self._stopped_by or "SIGTERM")
         elif not isinstance(exception, TrainingDiverged):  # never save the weights that diverged
             super().on_exception(trainer, pl_module, exception)
-        self._restore_handler()
-
-    def _refresh_last(self, trainer) -> None:
-        # Skipped when this step was already saved (a new best also rewrote last.ckpt).
-        if self.save_last and not skips_saving(self, trainer):
-            self._write_last(trainer)
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        super().on_train_epoch_end(trainer, pl_module)
-        if saves_at_epoch_end(self, trainer):
-            self._refresh_last(trainer)
-
-    def on_validation_end(self, trainer, pl_module) -> None:
-        super().on_validation_end(trainer, pl_module)
-        if not saves_at_epoch_end(self, trainer):
-            self._refresh_last(trainer)
+        self._restore_handlers()
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -4,10 +4,9 @@ Every net honours one contract: ``net(idx (B, T)) -> logits``, ``(B, V)`` for wi
 (the next token) or ``(B, T, V)`` for sequence models (every next token). Targets hold ``-1``
 where nothing is to be predicted, so one loss serves both.
 
-Training runs several optimizer steps per ``training_step`` call (the data module stacks
-``fused_steps`` batches): Lightning's per-call machinery costs more than a step of these tiny
-nets, and paying it once per block keeps ``fit`` as fast as a hand-written loop.
-``global_step`` and ``max_steps`` still count optimizer steps.
+Training is Lightning's automatic optimization: ``training_step`` returns one batch's loss, and
+the Trainer does the rest (zero-grad, backward, clipping, accumulation, precision, the DDP
+gradient mean, the optimizer and schedule steps), so every Trainer flag works as documented.
 """
 
 from __future__ import annotations
@@ -19,27 +18,23 @@ from collections.abc import Callable
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from lightning.pytorch.plugins.precision import MixedPrecision
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 from torchmetrics import MeanMetric
 
-from makemore.checks import positive
-from makemore.data.packing import step_batches
+from makemore.data.packing import pack, trim
+from makemore.data.tokens import IGNORE
 from makemore.data.vocab import Vocabulary
 from makemore.errors import MakemoreError, TrainingDiverged
 from makemore.models.base import CharModel, check_fits_in_memory, nll
-from makemore.nn.distributed import gathered, summed, world_size
 from makemore.sampling.generate import sample
 from makemore.training.averaging import AveragedNet
-from makemore.training.checkpoint import RunCheckpoint, check_matches_data
-from makemore.training.compiling import MODES, compiled_loss, pick_mode
-from makemore.training.cuda_graph import decide, obstacles
+from makemore.training.checkpoint import check_matches_data
+from makemore.training.compiling import MODES, compiled_loss
 from makemore.training.optim import SGD, parameter_groups
-from makemore.training.private import count_optimizer_step
-from makemore.training.step import OptimizerStep
 
 DIVERGED_FACTOR = 100  # a loss above 100 * ln(vocab size) has diverged (uniform guessing: 1 * ln V)
+DIVERGENCE_CHECK_EVERY = 100  # steps between two looks at the watch (each waits for the device)
 
 
 class CharLM(L.LightningModule):
@@ -51,7 +46,6 @@ class CharLM(L.LightningModule):
         block_size: context length (set from the data).
         optimizer: built as ``optimizer(parameters)``; the lecture's hand-written SGD by default.
         lr_scheduler: built as ``lr_scheduler(optimizer)`` and stepped after every optimizer step.
-        log_every_n_steps: how often the training loss and learning rate go to the logger.
         ema_decay: if set, evaluation, checkpoints' best weights and sampling use an
             exponential moving average of the weights with this decay (``makemore.training.averaging``).
         decay_vectors: if False, parameters with fewer than two dimensions (biases, LayerNorm
@@ -60,11 +54,8 @@ class CharLM(L.LightningModule):
             items to a row, so no step pays for padding (``makemore.data.packing``): the same
             loss on the same batches, summed in another order. None: where the family
             measured faster packed (``CharModel.pack_by_default``: the Transformer and BoW).
-        compile: train with the loss compiled by ``torch.compile`` (``makemore.training.compiling``).
-        compile_mode: its mode; None: ``reduce-overhead`` (CUDA graphs) on a GPU, ``default`` elsewhere
-            and under ``cuda_graph``.
-        cuda_graph: capture each optimizer step as one CUDA graph and replay it
-            (``makemore.training.cuda_graph``); None: when compiled on a GPU, if the run allows it.
+        compile: train with the net's loss compiled by ``torch.compile`` (``makemore.training.compiling``).
+        compile_mode: ``torch.compile``'s mode (``reduce-overhead``: CUDA graphs); None: its default.
     """
 
     def __init__(
@@ -74,18 +65,14 @@ class CharLM(L.LightningModule):
         block_size: int = 8,
         optimizer: OptimizerCallable = SGD,
         lr_scheduler: LRSchedulerCallable | None = None,
-        log_every_n_steps: int = 100,
         ema_decay: float | None = None,
         decay_vectors: bool = True,
         pack: bool | None = None,
         compile: bool = False,
         compile_mode: str | None = None,
-        cuda_graph: bool | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.automatic_optimization = False  # K steps per call; see the module docstring
-        self.log_every_n_steps = positive("log_every_n_steps", log_every_n_steps, "--model.")
         self.vocab = Vocabulary(chars)
         self.block_size = block_size
         # Weights, gradients and two optimizer moments (Adam's), and a weight average: refused
@@ -98,23 +85,17 @@ class CharLM(L.LightningModule):
             raise MakemoreError("the bigram is fitted by counting: no steps to average; drop --model.ema_decay")
         self.ema_net = AveragedNet(self.net, ema_decay) if ema_decay is not None else None
         self.optimizer_factory = optimizer
+        self.scheduler_factory = lr_scheduler
         self.decay_vectors = decay_vectors
         self.pack = pack
         self.compiled, self.compile_mode = compile, compile_mode  # not self.compile: nn.Module.compile is a method
         if compile_mode is not None and compile_mode not in MODES:
             raise MakemoreError(f"--model.compile_mode {compile_mode!r} is not one of: {', '.join(MODES)}")
         self._train_loss = None  # the net's loss, compiled when asked (on_fit_start)
-        self.cuda_graph = cuda_graph
-        self.graph_steps = False  # decided in on_fit_start (uses_cuda_graph)
-        self._step: OptimizerStep | None = None  # built when training starts
-        self.accumulate = 1  # batches per optimizer step, from --trainer.accumulate_grad_batches (the CLI)
-        self.scheduler_factory = lr_scheduler
-        # Set from --trainer.gradient_clip_val / _algorithm by the CLI: clipped every optimizer step.
-        self.gradient_clip_val: float | None = None
-        self.gradient_clip_algorithm = "norm"
         self.val_nll = MeanMetric()
         self.test_nll = MeanMetric()
         self._resumed_rng_states = None
+        self._first_bad = None  # (step, loss) of the first diverged loss, on the device; -1: none yet
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.net(idx)
@@ -123,6 +104,13 @@ class CharLM(L.LightningModule):
     def eval_net(self) -> nn.Module:
         """The net that is evaluated and sampled: the weight average if there is one."""
         return self.ema_net.net if self.ema_net is not None else self.net
+
+    @property
+    def packs_batches(self) -> bool:
+        """Training batches are packed (a compiled loss keeps one shape: padded, untrimmed)."""
+        if self.net.pack_rows is None or self.compiled:
+            return False
+        return self.net.pack_by_default if self.pack is None else self.pack
 
     def on_fit_start(self) -> None:
         # The model summary rounds (76.6 K); the published table gives exact counts.
@@ -133,21 +121,7 @@ class CharLM(L.LightningModule):
         train = self.trainer.datamodule.dataset("train")
         for net in {id(net): net for net in (self.net, self.eval_net)}.values():
             net.fit_data(train)
-        self.graph_steps = self.uses_cuda_graph(self.trainer)
-        mode = pick_mode(self.compile_mode, self.device, self.graph_steps)
-        self._train_loss = compiled_loss(self.net, mode) if self.compiled else self.net.loss
-        packs = self.packs_batches and not self.fixed_shapes
-        self.trainer.datamodule.pack_rows = self.net.pack_rows if packs else None
-
-    def uses_cuda_graph(self, trainer: L.Trainer) -> bool:
-        """Whether ``fit`` captures its steps (``--model.cuda_graph``); impossible when asked: one line."""
-        if not self.net.trained_by_gradient:
-            return False
-        optimizer = self.configure_optimizers()
-        optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
-        scaled = isinstance(trainer.precision_plugin, MixedPrecision) and trainer.precision_plugin.scaler is not None
-        found = obstacles(optimizer, trainer.world_size, scaled)
-        return decide(self.cuda_graph, trainer.strategy.root_device, self.compiled, self.compile_mode, found)
+        self._train_loss = compiled_loss(self.net, self.compile_mode) if self.compiled else self.net.loss
 
     def on_train_start(self) -> None:
         # Lightning's and the CLI's objects live for the whole run, yet each full garbage
@@ -155,108 +129,119 @@ class CharLM(L.LightningModule):
         # collector skips them.
         gc.collect()
         gc.freeze()
-        states, self._resumed_rng_states = self._resumed_rng_states, None
-        if states is not None and len(states) != self.trainer.world_size:
-            rank_zero_warn(
-                f"the checkpoint holds RNG states of {len(states)} processes, this run has "
-                f"{self.trainer.world_size}: dropout masks will differ from an unbroken run"
-            )
-        elif states is not None:  # now, after everything that ran since the load
-            # A copy: torch.set_rng_state crashes on a row of a larger tensor (torch 2.13).
-            torch.set_rng_state(states[self.global_rank].cpu().clone())
-
-        precision = self.trainer.precision_plugin
-        scaler = precision.scaler if isinstance(precision, MixedPrecision) else None  # 16-mixed on a GPU
-        if self.net.trained_by_gradient:  # after the checkpoint's optimizer state was loaded
-            clip = (self.gradient_clip_val, self.gradient_clip_algorithm)
-            self._step = OptimizerStep(self, self._train_loss, scaler, self.accumulate, clip, self.graph_steps)
+        self._first_bad = (torch.tensor(-1, device=self.device), torch.tensor(0.0, device=self.device))
+        self._restore_rng_states()
 
     def on_train_end(self) -> None:
         gc.unfreeze()
 
-    @property
-    def fixed_shapes(self) -> bool:
-        """Compiled or captured steps keep one shape: sequence batches stay untrimmed, unpacked."""
-        return self.compiled or self.graph_steps
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
+        if not self.net.trained_by_gradient:  # fitted in on_fit_start; its steps only count
+            return None
+        x, y = batch
+        positions = None
+        if self.packs_batches:
+            x, y, positions = pack(x, y, self.net.pack_rows)
+        elif not self.compiled:
+            x, y = trim(x, y)
+        if self.trainer.world_size > 1:
+            loss, batch_mean = self._global_batch_loss(x, y, positions)
+        else:
+            loss = batch_mean = self._train_loss(x, y, "mean", positions)
+        self._watch_divergence(batch_mean)
+        self.log("train_loss", batch_mean, prog_bar=True)
+        return loss
 
-    @property
-    def packs_batches(self) -> bool:
-        if self.net.pack_rows is None:
-            return False
-        return self.net.pack_by_default if self.pack is None else self.pack
+    def _global_batch_loss(self, x, y, positions) -> tuple[torch.Tensor, torch.Tensor]:
+        """Under DDP, which averages the ranks' gradients: this rank's share of the mean loss over
+        the global batch (ranks hold different numbers of targets when items differ in length),
+        so the gradient is the one a single process with the whole batch computes; and that mean."""
+        loss_sum = self._train_loss(x, y, "sum", positions)
+        count = (y != IGNORE).sum().to(loss_sum.dtype)
+        totals = self.trainer.strategy.reduce(torch.stack([loss_sum.detach(), count]), reduce_op="sum")
+        return loss_sum * self.trainer.world_size / totals[1], totals[0] / totals[1]
 
-    def training_step(self, batch, batch_idx: int) -> None:
-        batches = step_batches(batch, trim=not self.fixed_shapes)  # K batches, one optimizer step each
-        optimizer, scheduler = self.optimizers(), self.lr_schedulers()
-        start = self.global_step
-        steps = len(batches) if self.trainer.max_steps < 0 else min(len(batches), self.trainer.max_steps - start)
-        if not self.net.trained_by_gradient:  # fitted in on_fit_start; the steps only count
-            for _ in range(steps):
-                count_optimizer_step(optimizer)
-            return
-        losses = []
-        for x, y, positions in batches[:steps]:
-            losses.append(self._step(x, y, positions))
-            count_optimizer_step(optimizer)
-            if scheduler is not None:
-                scheduler.step()
+    def optimizer_step(self, *args, **kwargs) -> None:
+        super().optimizer_step(*args, **kwargs)
         if self.ema_net is not None:
+            self.ema_net.update(list(self.net.parameters()))
             self.ema_net.copy_buffers(self.net)
-        self._stop_if_diverged(losses, start)
-        if steps and start // self.log_every_n_steps != self.global_step // self.log_every_n_steps:
-            loss = losses[-1]
-            if world_size() > 1:  # the global batch's mean, as one process would log it
-                loss_sum, count = self._step.sums
-                total = summed(torch.stack([loss_sum, count.to(loss_sum.dtype)]))
-                loss = total[0] / total[1]
-            self.log("train_loss", loss, prog_bar=True, logger=False)
-            # Straight to the loggers, at the optimizer step (Lightning would use the call count).
-            metrics = {"train_loss": loss.item(), "lr": float(optimizer.param_groups[0]["lr"])}
-            for logger in self.loggers:
-                logger.log_metrics(metrics, step=self.global_step)
+
+    def _watch_divergence(self, loss: torch.Tensor) -> None:
+        """Notes the first diverged loss on the device (no wait for it): not finite, or above
+        ``DIVERGED_FACTOR * ln(vocab size)``, hopelessly worse than guessing uniformly (with
+        BatchNorm, weights can blow up for long while the loss stays finite)."""
+        step, worst = self._first_bad
+        first = ~(loss.detach() <= DIVERGED_FACTOR * math.log(self.vocab.size)) & (step < 0)
+        self._first_bad = (torch.where(first, self.global_step, step), torch.where(first, loss.detach(), worst))
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        if self.global_step % DIVERGENCE_CHECK_EVERY == 0:
+            self._stop_if_diverged()
         # A run whose last step falls inside an epoch validates there too (Lightning validates at
         # the end of an epoch, or when asked to stop): no run ends without a validation.
         if 0 <= self.trainer.max_steps <= self.global_step:
             self.trainer.should_stop = True
 
-    def _stop_if_diverged(self, losses: list[torch.Tensor], start: int) -> None:
-        """A diverged loss stops training before any checkpoint can hold its weights (checked
-        once per block: one sync, not one per step). Diverged: not finite, or above
-        ``DIVERGED_FACTOR * ln(vocab size)``, hopelessly worse than guessing uniformly (with
-        BatchNorm, weights can blow up for long while the loss stays finite)."""
-        if not losses:
+    def _stop_if_diverged(self) -> None:
+        """A diverged run stops before any checkpoint can hold its weights: checked every
+        ``DIVERGENCE_CHECK_EVERY`` steps and before every checkpoint (not a wait for the device
+        at every step)."""
+        if self._first_bad is None:  # not training
             return
-        losses = torch.stack(losses)
-        ok = torch.isfinite(losses) & (losses <= DIVERGED_FACTOR * math.log(self.vocab.size))
-        if self.trainer.strategy.reduce_boolean_decision(bool(ok.all()), all=True):
+        step, loss = self._first_bad
+        if self.trainer.strategy.reduce_boolean_decision(int(step) < 0, all=True):
             return
-        bad = int((~ok).int().argmax())  # the first bad step here (0 if only another rank's was)
-        ours = [c for c in self.trainer.checkpoint_callbacks if isinstance(c, RunCheckpoint)]
-        last = ours[0].last_model_path if ours else ""
+        last = next((c.last_model_path for c in self.trainer.checkpoint_callbacks if c.last_model_path), "")
         kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+        shown = f"{loss.item()} at step {int(step)}" if int(step) >= 0 else "diverged on another process"
         raise TrainingDiverged(
-            f"training diverged: the loss is {losses[bad].item()} at step {start + bad}; {kept}; "
-            f"lower the learning rate (it is {float(self.optimizers().param_groups[0]['lr']):g}) and train again"
+            f"training diverged: the loss is {shown}; {kept}; lower the learning rate "
+            f"(it is {float(self.optimizers().param_groups[0]['lr']):g}) and train again"
         )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # Every rank's RNG state (dropout masks), so a resumed run draws what an unbroken one would.
-        checkpoint["rng_states"] = gathered(torch.get_rng_state())
-        if self._step is not None:
-            self._step.plain_checkpoint(checkpoint)
+        self._stop_if_diverged()
+        # Every rank's RNG states (dropout masks), so a resumed run draws what an unbroken one would.
+        checkpoint["rng_states"] = self._from_every_rank(torch.get_rng_state())
+        if self.device.type == "cuda":
+            checkpoint["cuda_rng_states"] = self._from_every_rank(torch.cuda.get_rng_state(self.device))
+
+    def _from_every_rank(self, state: torch.Tensor) -> torch.Tensor:
+        """``(ranks, *state.shape)`` on the host: every rank's ``state``, in rank order."""
+        if self._trainer is None or self.trainer.world_size == 1:
+            return state[None]
+        return self.all_gather(state.to(self.device)).cpu()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._resumed_rng_states = (checkpoint.get("rng_states"), checkpoint.get("cuda_rng_states"))
+        check_matches_data(checkpoint.get("hyper_parameters", {}), self.vocab.chars, self.block_size)
+
+    def _restore_rng_states(self) -> None:
+        """The resumed run's RNG states, now, after everything that ran since the load."""
+        (states, cuda_states), self._resumed_rng_states = self._resumed_rng_states or (None, None), None
+        if states is None:
+            return
+        if len(states) != self.trainer.world_size:
+            rank_zero_warn(
+                f"the checkpoint holds RNG states of {len(states)} processes, this run has "
+                f"{self.trainer.world_size}: dropout masks will differ from an unbroken run"
+            )
+            return
+        # A copy: torch.set_rng_state crashes on a row of a larger tensor (torch 2.13).
+        torch.set_rng_state(states[self.global_rank].clone())
+        if cuda_states is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(cuda_states[self.global_rank].clone(), self.device)
 
     def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], metric: MeanMetric, name: str) -> None:
         x, y = batch
-        count = (y != -1).sum()
+        count = (y != IGNORE).sum()
         metric.update(nll(self.eval_net(x), y), weight=count)
         self.log(name, metric, prog_bar=True)
-        if self.global_step > 0:
-            # The loggers' x-axis: optimizer steps (Lightning would count training_step calls).
-            # Only after training steps, when it means something: validate/test of a checkpoint
-            # start at step 0, and would print a "step 0.0" row in their results table.
-            self.log("step", float(self.global_step), sync_dist=True)
+        if self.trainer.state.fn == "fit":
+            # The loggers' x-axis: the optimizer steps trained (Lightning's default for a validation
+            # is the index of the last step, one less).
+            self.log("step", float(self.global_step))
 
     def validation_step(self, batch, batch_idx):
         self._evaluate(batch, self.val_nll, "val_loss")
@@ -269,10 +254,6 @@ class CharLM(L.LightningModule):
         if self.eval_net.examples != "windows":
             max_length = min(max_length, self.block_size - 1)
         return sample(self.eval_net, self.vocab, num_samples, max_length=max_length, generator=generator)
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self._resumed_rng_states = checkpoint.get("rng_states")
-        check_matches_data(checkpoint.get("hyper_parameters", {}), self.vocab.chars, self.block_size)
 
     def configure_optimizers(self):
         if not self.net.trained_by_gradient:

@@ -12,7 +12,6 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from makemore.checks import finite
 from makemore.errors import MakemoreError
-from makemore.training.private import foreach_add, foreach_add_, foreach_mul
 
 
 def parameter_groups(net: torch.nn.Module, decay_vectors: bool = True):
@@ -36,9 +35,6 @@ class SGD(torch.optim.Optimizer):
         g = g + weight_decay * p
         v = momentum * v + g          (v starts as the first g, as in torch.optim.SGD)
         p = p - lr * (v if momentum else g)
-
-    ``lr`` may be a one-element tensor (as ``torch.optim.Adam`` allows): a CUDA graph replays
-    the step reading it, and schedules fill it in place (``makemore.training.cuda_graph``).
     """
 
     def __init__(self, params: Iterable, lr: float = 0.1, momentum: float = 0.0, weight_decay: float = 0.0):
@@ -47,32 +43,22 @@ class SGD(torch.optim.Optimizer):
                 raise ValueError(f"SGD needs a finite {name} >= 0, got {float(value)}")
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
 
+    @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
         loss = None
         if closure is not None:  # Lightning runs forward and backward inside the closure
             with torch.enable_grad():
                 loss = closure()
-        self.update()
-        return loss
-
-    @torch.no_grad()
-    def update(self) -> None:
-        """The step itself. ``step`` is this behind torch's per-call wrapper (step hooks and a
-        profiler scope): ``CharLM`` calls this directly, the wrapper costing some 4 % of an MLP step."""
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
-            if not params:
-                continue
             grads = [p.grad for p in params]
             if group["weight_decay"]:
-                grads = foreach_add(grads, params, alpha=group["weight_decay"])
+                grads = [g + group["weight_decay"] * p for g, p in zip(grads, params)]
             if group["momentum"]:
                 grads = self._momentum(params, grads, group["momentum"])
-            lr = group["lr"]
-            if isinstance(lr, torch.Tensor):  # a CUDA-graphed step reads the rate on the device
-                foreach_add_(params, foreach_mul(grads, lr), alpha=-1.0)
-            else:
-                foreach_add_(params, grads, alpha=-lr)
+            for p, g in zip(params, grads):
+                p.add_(g, alpha=-group["lr"])
+        return loss
 
     def _momentum(self, params: list, grads: list, momentum: float) -> list:
         velocities = []

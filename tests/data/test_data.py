@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from makemore.data.batches import StepBatchSampler
+from makemore.data.batches import TrainBatches
 from makemore.data.datamodule import NamesDataModule
 from makemore.data.examples import windows
 from makemore.data.items import BUNDLED_DATASET, item_of, read_items, split_items
@@ -92,44 +92,45 @@ def test_lecture_split_sizes_on_names_txt():
     assert [len(dm.tensors(s)[0]) for s in ("train", "val", "test")] == [182_625, 22_655, 22_866]
 
 
-def test_batches_depend_on_seed_and_step_only():
-    def steps(seed, first, fused):  # the batches from step `first` to the end of its epoch
-        return torch.cat(list(StepBatchSampler(100, 4, 6, seed, fused, current_step=lambda: first)))
+def test_batches_depend_on_seed_and_number_only():
+    def batches(seed, first, count=6):  # batches `first` to `first + count - 1` of the run
+        return torch.stack([TrainBatches(100, 4, 6, seed)[i] for i in range(first, first + count)])
 
-    assert torch.equal(steps(1, 12, 1), steps(1, 12, 3))  # fusing does not change the stream
-    assert torch.equal(steps(1, 12, 1)[2:], steps(1, 14, 1))  # resuming at step 14 skips two
-    assert torch.equal(steps(1, 12, 1)[3:], steps(1, 15, 3))
-    assert not torch.equal(steps(1, 12, 1), steps(1, 18, 1))  # the next epoch
-    assert not torch.equal(steps(1, 12, 1), steps(2, 12, 1))
-    assert len(StepBatchSampler(100, 4, 6, 0, 3)) == 2
+    assert torch.equal(batches(1, 12), batches(1, 12))
+    assert torch.equal(batches(1, 12)[2:], batches(1, 14, 4))
+    assert not torch.equal(batches(1, 12), batches(1, 18))  # the next epoch
+    assert not torch.equal(batches(1, 12), batches(2, 12))
+    assert len(TrainBatches(100, 4, 6, 0)) == 6
 
 
 def test_ranks_split_the_global_batch_without_overlap():
-    one = StepBatchSampler(100, 8, 6, 5, 1).epoch_table(3)
-    halves = [StepBatchSampler(100, 4, 6, 5, 1, rank=r, world_size=2).epoch_table(3) for r in range(2)]
+    one = TrainBatches(100, 8, 6, 5).epoch_table(3)
+    halves = [TrainBatches(100, 4, 6, 5, rank=r, world_size=2).epoch_table(3) for r in range(2)]
     assert torch.equal(torch.cat(halves, dim=1), one)
 
 
-def test_train_batches_are_stacked_for_fused_steps(words_file):
-    dm = NamesDataModule(path=str(words_file), batch_size=4, batches_per_epoch=6, fused_steps=3)
-    blocks = list(dm.train_dataloader())  # example ids, gathered where they are used
-    assert len(blocks) == 2 and blocks[0].shape == (3, 4)
-    x, y = dm.gather_train(blocks[0])
-    assert x.shape == (3, 4, 8) and y.shape == (3, 4)
-
-
-@pytest.mark.parametrize("asked, epoch, taken", [(200, 100, 100), (50, 120, 40), (7, 100, 5), (3, 6, 3)])
-def test_blocks_of_steps_end_where_epochs_end(words_file, asked, epoch, taken):
-    # A user's --data.batches_per_epoch needs no matching --data.fused_steps: the block shrinks.
-    dm = NamesDataModule(path=str(words_file), batch_size=4, batches_per_epoch=epoch, fused_steps=asked)
-    blocks = [len(block) for block in dm.train_dataloader()]
-    assert dm.fused_steps == taken and blocks == [taken] * (epoch // taken)
+def test_the_loader_resumes_from_its_saved_position(words_file):
+    dm = NamesDataModule(path=str(words_file), batch_size=4, batches_per_epoch=6)
+    loader = dm.train_dataloader()
+    unbroken = [*loader, *loader]  # two epochs
+    assert len(unbroken) == 12 and unbroken[0].shape == (4,)
+    stopped = dm.train_dataloader()
+    taken = iter(stopped)
+    for _ in range(4):  # four batches in, a checkpoint takes the loader's state
+        next(taken)
+    state = stopped.state_dict()
+    resumed = dm.train_dataloader()
+    resumed.load_state_dict(state)
+    batches = iter(resumed)
+    rest = [next(batches), next(batches)]  # the epoch's end: Lightning stops at its length
+    rest += list(resumed)  # the next epoch
+    assert all(torch.equal(a, b) for a, b in zip(rest, unbroken[4:], strict=True))
 
 
 @pytest.mark.parametrize("examples", ["windows", "sequences"])
 def test_batches_are_gathered_on_the_device_their_ids_are_on(words_file, examples):
     # "meta" stands in for an accelerator: every tensor of the gather must follow the ids there.
-    dm = NamesDataModule(path=str(words_file), batch_size=4, batches_per_epoch=6, fused_steps=3, examples=examples)
+    dm = NamesDataModule(path=str(words_file), batch_size=4, batches_per_epoch=6, examples=examples)
     ids = next(iter(dm.train_dataloader()))
     x, y = dm.gather_train(ids.to("meta"))
     here = dm.gather_train(ids)

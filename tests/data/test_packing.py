@@ -6,7 +6,7 @@ import torch
 from torch.testing import assert_close
 
 from makemore.data.examples import sequences
-from makemore.data.packing import pack, plan
+from makemore.data.packing import pack, plan, trim
 from makemore.data.tokens import IGNORE
 from makemore.data.vocab import BOUNDARY, Vocabulary
 
@@ -44,9 +44,8 @@ def test_plan_fills_rows_best_first():
 @pytest.mark.parametrize("row_width", [1.0, 2.0])
 def test_pack_keeps_every_token_and_target_with_its_position(row_width):
     x, y = padded()
-    packed = pack(x, y, row_width)
-    assert len(packed) == 2
-    for k, (px, py, pos) in enumerate(packed):
+    for k in range(len(x)):
+        px, py, pos = pack(x[k], y[k], row_width)
         lengths = (y[k] != IGNORE).sum(1)
         assert px.shape[1] == int(torch.ceil(row_width * lengths.max()))
         assert px.shape[0] < len(lengths)  # fewer rows than items
@@ -65,6 +64,14 @@ def test_pack_keeps_every_token_and_target_with_its_position(row_width):
         assert int((py != IGNORE).sum()) == int(lengths.sum())
 
 
+def test_trim_drops_only_the_columns_no_target_reaches():
+    x, y = padded()
+    tx, ty = trim(x[0], y[0])
+    width = int((y[0] != IGNORE).sum(1).max())
+    assert ty.shape == (y.shape[1], width) and torch.equal(tx, x[0][:, :width])
+    assert int((ty != IGNORE).sum()) == int((y[0] != IGNORE).sum())
+
+
 PACKING = [name for name, make in FAMILIES.items() if make().pack_rows is not None]
 
 
@@ -77,7 +84,8 @@ def test_packed_rows_give_the_padded_loss_and_gradients(name):
     x, y = padded()
     net = FAMILIES[name]().eval()  # dropout off: the same arithmetic, not the same random masks
     params = list(net.parameters())
-    for (px, py, pos), xb, yb in zip(pack(x, y, net.pack_rows), x, y):
+    for xb, yb in zip(x, y):
+        px, py, pos = pack(xb, yb, net.pack_rows)
         expected = net.loss(xb, yb, "sum")
         got = net.loss(px, py, "sum", pos)
         assert_close(got, expected, rtol=1e-5, atol=1e-5)

@@ -121,7 +121,7 @@ def _fit(words_file: Path, root: Path, config: str, batch: int, devices: int, ex
     ids=["v5-batchnorm", "transformer"],
 )
 def test_two_processes_with_batch_16_match_one_with_batch_32(words_file, tmp_path, config, extra):
-    extra = [*extra, "--model.log_every_n_steps", "10"]
+    extra = [*extra, "--trainer.log_every_n_steps", "10"]
     one = _fit(words_file, tmp_path / "one", config, 32, 1, extra)
     two = _fit(words_file, tmp_path / "two", config, 16, 2, extra)
     a, b = (torch.load(p, weights_only=True) for p in (one, two))

@@ -87,7 +87,7 @@ def test_sigkill_then_resume_from_last_equals_an_unbroken_run(words_file, tmp_pa
 
 @pytest.mark.parametrize("config", ["configs/v5.yaml", "configs/transformer.yaml"])
 def test_same_config_and_seed_give_the_same_curve_and_weights(words_file, tmp_path, config):
-    args = ["--model.log_every_n_steps", "5", "--data.batches_per_epoch", "20"]
+    args = ["--trainer.log_every_n_steps", "5", "--data.batches_per_epoch", "20"]
     runs = [run([*fit_args(words_file, tmp_path / str(i), config, steps=60), *args]) for i in range(2)]
     assert_same_weights(*(cli.model.state_dict() for cli in runs))
     run_dirs = [tmp_path / str(i) / f"{Path(config).stem}-1" for i in range(2)]
