@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def fit(config: str, args: argparse.Namespace, root: str, processes: int, extra: list[str]) -> tuple[Path, float]:
+    """The run's directory and the command's wall time."""
     cmd = [sys.executable, "-m", "makemore", "fit", "--config", config, "--checkpoint_root", root]
     cmd += ["--trainer.max_steps", str(args.steps), "--trainer.accelerator", "cpu"]
     cmd += ["--data.batches_per_epoch", str(args.steps)]  # one validation, at the end
@@ -44,7 +45,7 @@ def fit(config: str, args: argparse.Namespace, root: str, processes: int, extra:
     if out.returncode != 0:
         raise SystemExit(f"{config} with {processes} process(es) failed:\n{out.stderr[-3000:]}")
     (run_dir,) = Path(root).iterdir()
-    return run_dir / "last.ckpt", wall
+    return run_dir, wall
 
 
 def compare(config: str, args: argparse.Namespace) -> dict:
@@ -52,18 +53,25 @@ def compare(config: str, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as one_root, tempfile.TemporaryDirectory() as two_root:
         one, one_wall = fit(config, args, one_root, 1, extra)
         two, two_wall = fit(config, args, two_root, 2, extra)
-        a, b = (torch.load(p, weights_only=True) for p in (one, two))
+        a, b = (torch.load(run / "last.ckpt", weights_only=True) for run in (one, two))
+        # One validation, the last, so one best checkpoint (last.ckpt is written at the validation's
+        # end, before the best is chosen: its callback state holds no score).
+        val = [_score(next(run.glob("best-*.ckpt"))) for run in (one, two)]
     diff = max((a["state_dict"][k].float() - b["state_dict"][k].float()).abs().max().item() for k in a["state_dict"])
-    val = [next(iter(c["callbacks"].values()))["best_model_score"] for c in (a, b)]  # one validation: the last
     return {
         "config": Path(config).stem,
         "steps": args.steps,
         "max_weight_diff": diff,
-        "val_1proc": float(val[0]),
-        "val_2proc": float(val[1]),
+        "val_1proc": val[0],
+        "val_2proc": val[1],
         "steps_per_s_1proc": args.steps / one_wall,
         "steps_per_s_2proc": args.steps / two_wall,
     }
+
+
+def _score(path: Path) -> float:
+    state = torch.load(path, weights_only=True)["callbacks"]
+    return float(next(iter(state.values()))["best_model_score"])
 
 
 def markdown(rows: list[dict]) -> str:
@@ -83,7 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("configs", nargs="+")
     parser.add_argument("--data", default=None, help="training file (default: the bundled dataset)")
-    parser.add_argument("--steps", type=int, default=2000, help="a multiple of the config's data.fused_steps")
+    parser.add_argument("--steps", type=int, default=2000, help="training steps of each run")
     parser.add_argument("--batch", type=int, default=16, help="per-process batch of the 2-process run")
     parser.add_argument("--extra", default="", help="more fit arguments for both runs, in one string")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")

@@ -8,8 +8,9 @@ the same batch size, optimizer and schedule. The plain loop is what one writes w
 Lightning: sample a batch with ``torch.randint``, forward, set every ``p.grad = None``,
 backward, update, record ``loss.log10().item()``. For the lecture's SGD configs (V1-V5, mlp) the
 update is the lecture's own ``p.data += -lr * p.grad``; otherwise ``optimizer.step()`` and
-``scheduler.step()``. For sequence nets both loops pack each batch's items into rows (``--model.pack``, on by
-default) or skip the padding no item in the batch reaches.
+``scheduler.step()``. Each batch is prepared as ``CharLM.training_step`` prepares it: a sequence
+net's items packed into rows where ``CharLM.packs_batches`` (the family's default, ``--model.pack``),
+else the padding no item in the batch reaches skipped; a compiled loss keeps the padded shape.
 ``fit`` runs with its defaults (TensorBoard logging, checkpoints, progress bar). Only training
 steps are timed (start-up and validation are not). The two alternate in fresh processes,
 ``--rounds`` times each, the order swapped every round; the table gives the median steps per
@@ -40,7 +41,8 @@ def plain(config: str, data: str | None, steps: int) -> dict:
     import torch
 
     from makemore.cli import run
-    from makemore.data.packing import pack, step_batches
+    from makemore.data.packing import pack, trim
+    from makemore.training.compiling import compiled_loss
     from makemore.training.optim import SGD, MilestoneDecay
 
     cli = run(["--config", config, *(["--data.path", data] if data else [])], subcommand=False)
@@ -52,14 +54,19 @@ def plain(config: str, data: str | None, steps: int) -> dict:
     lecture = isinstance(optimizer, SGD) and (scheduler is None or isinstance(scheduler, MilestoneDecay))
     base_lr = optimizer.param_groups[0]["lr"]
     parameters = list(net.parameters())
+    model = cli.model
+    loss_fn = compiled_loss(net, model.compile_mode) if model.compiled else net.loss  # as fit's on_fit_start
     lossi = []
     start, cpu_start = time.perf_counter(), time.process_time()
     for i in range(steps):
         ix = torch.randint(0, xtr.shape[0], (dm.batch_size,))
         x, y = xtr[ix], ytr[ix]
-        batch = (x[None], y[None])
-        x, y, positions = step_batches(pack(*batch, net.pack_rows) if cli.model.packs_batches else batch)[0]
-        loss = net.loss(x, y, "mean", positions)
+        positions = None
+        if model.packs_batches:  # what CharLM.training_step does to a batch
+            x, y, positions = pack(x, y, net.pack_rows)
+        elif not model.compiled:
+            x, y = trim(x, y)
+        loss = loss_fn(x, y, "mean", positions)
         for p in parameters:
             p.grad = None
         loss.backward()
@@ -125,7 +132,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000, help="timed steps per run")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each, alternating")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
-    parser.add_argument("--fit-args", default="", help="extra arguments for fit, e.g. '--data.fused_steps 1'")
+    parser.add_argument("--fit-args", default="", help="extra arguments for fit alone, e.g. '--trainer.logger false'")
     parser.add_argument("--child", choices=["plain", "fit"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

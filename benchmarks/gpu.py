@@ -2,17 +2,16 @@
 
     python benchmarks/gpu.py --data path/to/names.txt --json benchmarks/results/gpu.json
 
-For each config, at batch 32 (fp32) and at a large batch (``--large-batch``, bf16-mixed), five
+For each config, at batch 32 (fp32) and at a large batch (``--large-batch``, bf16-mixed), four
 runs in fresh processes, each timed over ``--steps`` optimizer steps after ``--warmup`` untimed
-ones (compilation, CUDA-graph recording), with the GPU synchronised at both ends:
+ones (compilation), with the GPU synchronised at both ends:
 
 - ``fit``: ``python -m makemore fit --config ... --trainer.accelerator gpu`` as a user runs it;
-- ``fit compiled``: ``--model.compile true``: the loss compiled, and each whole optimizer step
-  captured as one CUDA graph (``--model.cuda_graph``, on by default when compiled on a GPU);
-- ``fit graphed``: ``--model.cuda_graph true``: the eager step captured whole, not compiled;
+- ``fit compiled``: ``--model.compile true``: the loss compiled by ``torch.compile`` in
+  ``--compile-mode`` (default: torch.compile's default mode, as ``fit``'s), batches padded;
 - ``plain``: a loop with no Lightning: the whole training split on the GPU, batches drawn there
   with ``torch.randint``, forward, ``p.grad = None``, backward, the config's optimizer;
-- ``plain compiled``: that loop with ``torch.compile(net.loss, mode="reduce-overhead")``.
+- ``plain compiled``: that loop with the loss compiled as ``fit`` compiles it, same mode.
 
 The table gives ms per optimizer step and target characters per second (a window model predicts
 one character per example; a sequence model every character of each item and its end). Needs
@@ -34,14 +33,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 CONFIGS = ["v5", "mlp", "rnn", "lstm", "gru", "bow", "transformer"]
-KINDS = ["fit", "fit compiled", "fit graphed", "plain", "plain compiled"]
-FIT_FLAGS = {"fit": "", "fit compiled": " --model.compile true", "fit graphed": " --model.cuda_graph true"}
+KINDS = ["fit", "fit compiled", "plain", "plain compiled"]
+FIT_FLAGS = {"fit": "", "fit compiled": " --model.compile true"}
 
 
 def plain(config: str, args: argparse.Namespace, batch: int, precision: str, compiled: bool) -> dict:
     import torch
 
     from makemore.cli import run
+    from makemore.training.compiling import compiled_loss
 
     device = torch.device(args.device)
     cli = run(["--config", config, "--data.path", args.data, "--data.batch_size", str(batch)], subcommand=False)
@@ -51,7 +51,7 @@ def plain(config: str, args: argparse.Namespace, batch: int, precision: str, com
     optimizer = setup["optimizer"] if isinstance(setup, dict) else setup
     scheduler = setup["lr_scheduler"]["scheduler"] if isinstance(setup, dict) else None
     inputs, targets = (t.to(device) for t in cli.datamodule.tensors("train"))
-    loss_fn = torch.compile(net.loss, mode="reduce-overhead", fullgraph=True) if compiled else net.loss
+    loss_fn = compiled_loss(net, args.compile_mode) if compiled else net.loss  # fit's compiled loss
     bf16 = precision == "bf16-mixed"
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     generator = torch.Generator(device=device).manual_seed(0)
@@ -97,13 +97,15 @@ def measure(kind: str, config: str, args, batch: int, precision: str) -> dict:
         cmd = [sys.executable, __file__, "--child", kind, "--config", config, "--data", args.data]
         cmd += ["--device", args.device, "--steps", str(args.steps), "--warmup", str(args.warmup)]
         cmd += ["--batch", str(batch), "--precision", precision]
+        cmd += ["--compile-mode", args.compile_mode] if args.compile_mode else []
     else:
         accelerator = "gpu" if args.device == "cuda" else "cpu"
         extra = f"--trainer.accelerator {accelerator} --trainer.precision {precision} --data.batch_size {batch}"
-        extra += f" --data.fused_steps 50 --trainer.callbacks.warmup_steps {args.warmup}"
-        extra += FIT_FLAGS[kind]
+        extra += f" --trainer.callbacks.warmup_steps {args.warmup}" + FIT_FLAGS[kind]
+        if kind == "fit compiled" and args.compile_mode:
+            extra += f" --model.compile_mode {args.compile_mode}"
         cmd = [sys.executable, str(HERE / "fit_vs_plain.py"), config, "--child", "fit", "--data", args.data]
-        cmd += ["--steps", str(args.warmup + args.steps), "--fit-args", extra]  # multiples of fused_steps
+        cmd += ["--steps", str(args.warmup + args.steps), "--fit-args", extra]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
@@ -115,10 +117,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="training file, e.g. names.txt")
     parser.add_argument("--configs", nargs="*", default=CONFIGS, help="config names under configs/")
-    parser.add_argument("--steps", type=int, default=500, help="timed optimizer steps per run (a multiple of 50)")
-    parser.add_argument("--warmup", type=int, default=100, help="untimed optimizer steps first (a multiple of 50)")
+    parser.add_argument("--steps", type=int, default=500, help="timed optimizer steps per run")
+    parser.add_argument("--warmup", type=int, default=100, help="untimed optimizer steps first")
     parser.add_argument("--large-batch", type=int, default=4096, help="the second batch size (bf16-mixed)")
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    parser.add_argument("--compile-mode", default=None, help="torch.compile's mode (default: its default)")
     parser.add_argument("--kinds", nargs="*", default=KINDS, choices=KINDS, help="which runs (default: all)")
     parser.add_argument(
         "--sizes",
@@ -145,6 +148,7 @@ def main() -> None:
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     rows = []
     result = {"device": device_name, "torch": torch.__version__, "steps": args.steps, "warmup": args.warmup}
+    result["compile_mode"] = args.compile_mode  # None: torch.compile's default
     result["rows"] = rows
     sizes = {"small": (32, "32-true"), "large": (args.large_batch, "bf16-mixed")}
     sizes = [sizes[size] for size in args.sizes]

@@ -3,8 +3,8 @@
 # lightning, torchmetrics and tensorboard but no jsonargparse (see docs/performance.md).
 #
 #   bash benchmarks/gpu_check.sh speed    # gpu.py, fit compiled: Transformer, V5, LSTM at batch 32; Transformer at 4096 bf16
-#   bash benchmarks/gpu_check.sh full     # configs/transformer.yaml, all 200,000 steps, compiled and graphed; its test loss
-#   bash benchmarks/gpu_check.sh compare  # fit eager and graphed, plain loops eager and compiled, at batch 32
+#   bash benchmarks/gpu_check.sh full     # configs/transformer.yaml, all 200,000 steps, compiled; its test loss
+#   bash benchmarks/gpu_check.sh compare  # fit and plain loops, each eager and compiled, at batch 32
 #
 # It reads names.txt from .devdata/ and wheels from .whl/ (both ignored by git; carried along):
 #   mkdir -p .devdata && cp ../shared/data/names.txt .devdata/
@@ -21,20 +21,20 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 fi
 python3 -c "import torch, lightning; print(torch.__version__, lightning.__version__, torch.cuda.get_device_name())"
 case "${1:-speed}" in
-  speed)  # the bars: fit compiled (its steps graphed) at 32, the Transformer at 4096 bf16; about 4 minutes
+  speed)  # the bars: fit compiled at 32, the Transformer at 4096 bf16; about 4 minutes
     python3 benchmarks/gpu.py --data .devdata/names.txt --configs transformer v5 lstm --sizes small \
       --kinds "fit compiled" --steps 500 --warmup 100 --json "$OUT/gpu_small.json" | tee "$OUT/gpu_small.md"
     python3 benchmarks/gpu.py --data .devdata/names.txt --configs transformer --sizes large \
       --kinds "fit compiled" --steps 200 --warmup 100 --json "$OUT/gpu_large.json" | tee "$OUT/gpu_large.md"
     ;;
-  compare)  # every run kind side by side, where device time is left
+  compare)  # every run kind side by side on one machine, where device time is left
     python3 benchmarks/gpu.py --data .devdata/names.txt --configs transformer v5 lstm --sizes small \
-      --kinds fit "fit graphed" plain "plain compiled" --steps 500 --warmup 100 --json "$OUT/gpu_compare.json" \
+      --kinds fit "fit compiled" plain "plain compiled" --steps 500 --warmup 100 --json "$OUT/gpu_compare.json" \
       | tee "$OUT/gpu_compare.md"
     ;;
   full)
     time python3 -m makemore fit --config configs/transformer.yaml --data.path .devdata/names.txt \
-      --trainer.accelerator gpu --model.compile true --data.fused_steps 1000 --checkpoint_root /tmp/runs \
+      --trainer.accelerator gpu --model.compile true --checkpoint_root /tmp/runs \
       --trainer.enable_progress_bar false 2>&1 | tee "$OUT/transformer_full.log"
     python3 -m makemore test --config configs/transformer.yaml --data.path .devdata/names.txt \
       --trainer.accelerator gpu --ckpt_path /tmp/runs/transformer-1/last.ckpt 2>&1 | tee -a "$OUT/transformer_full.log"

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from makemore.cli import run
-from makemore.data.packing import pack, step_batches
+from makemore.data.packing import pack, trim
 
 
 def measure(config: str, data: str | None, rounds: int) -> dict:
@@ -31,7 +31,9 @@ def measure(config: str, data: str | None, rounds: int) -> dict:
         raise SystemExit(f"{config}: {type(net).__name__} does not read packed rows")
     ids = torch.randint(len(dataset), (50, cli.datamodule.batch_size), generator=torch.Generator().manual_seed(0))
     x, y = dataset[ids]
-    kinds = {"padded": step_batches((x, y)), "packed": step_batches(pack(x, y, net.pack_rows))}
+    # Each batch as training_step prepares it: trimmed past its longest item, or packed.
+    padded = [(*trim(xb, yb), None) for xb, yb in zip(x, y)]
+    kinds = {"padded": padded, "packed": [pack(xb, yb, net.pack_rows) for xb, yb in zip(x, y)]}
     times = {kind: [] for kind in kinds}
     for round_ in range(rounds):
         for kind in kinds if round_ % 2 == 0 else reversed(list(kinds)):

@@ -6,7 +6,7 @@ The files are made deterministically from the bundled names (each line two rando
 about 14 characters; never committed: they go to ``--folder``). Each run is ``python -m makemore
 fit`` in its own process, one thread, ``--steps`` steps with ``--trainer.limit_val_batches 2``;
 it reports the process's peak memory, the time from its start to the first training step, the
-training steps per second (first block left out) and the time of one validation.
+training steps per second (first step left out) and the time of one validation.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Timer(L.Callback):
-    """Notes when training starts, each block ends and each validation takes (the child's)."""
+    """Notes when training starts, each step ends and each validation takes (the child's)."""
 
     def __init__(self):
         self.first_step = None
-        self.blocks: list[tuple[float, int]] = []
+        self.steps: list[tuple[float, int]] = []
         self.validations: list[float] = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
@@ -40,7 +40,7 @@ class Timer(L.Callback):
             self.first_step = time.time()  # the parent subtracts when it started this process
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.blocks.append((time.perf_counter(), trainer.global_step))
+        self.steps.append((time.perf_counter(), trainer.global_step))
 
     def on_validation_start(self, trainer, pl_module):
         self._validation = time.perf_counter()
@@ -50,7 +50,7 @@ class Timer(L.Callback):
             self.validations.append(time.perf_counter() - self._validation)
 
     def on_fit_end(self, trainer, pl_module):
-        (t0, s0), (t1, s1) = self.blocks[0], self.blocks[-1]
+        (t0, s0), (t1, s1) = self.steps[0], self.steps[-1]
         row = {
             "peak_memory_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
             "first_step_s": self.first_step,

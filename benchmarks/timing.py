@@ -16,7 +16,7 @@ class StepTimer(L.Callback):
 
     Args:
         warmup_steps: optimizer steps left untimed first (``torch.compile`` compiles, CUDA
-            graphs are recorded); timing starts at the first block that begins after them.
+            graphs are recorded); timing starts at the first step that begins after them.
     """
 
     def __init__(self, warmup_steps: int = 0):
