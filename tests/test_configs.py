@@ -64,14 +64,14 @@ def test_checkpoint_built_for_a_shorter_context(words_file, tmp_path, capsys):
     assert line.startswith("error: the checkpoint was built for block_size=10 but the data gives 19")
 
 
-def test_fused_adamw_trains_the_weights_of_the_default_to_float_tolerance(words_file, tmp_path):
-    # The AdamW configs ask for fused: true for speed; torch's default loop must land on the
+def test_foreach_adamw_trains_the_weights_of_the_default_to_float_tolerance(words_file, tmp_path):
+    # The AdamW configs ask for foreach: true for speed; torch's default loop must land on the
     # same weights but for rounding.
     weights = []
-    for fused in ("true", "false"):
-        args = tiny_fit_args(words_file, tmp_path / fused, config="configs/transformer.yaml", steps=15)
-        cli = run([*args, "--model.optimizer.init_args.fused", fused])
-        assert cli.trainer.optimizers[0].param_groups[0]["fused"] is (fused == "true")
+    for foreach in ("true", "false"):
+        args = tiny_fit_args(words_file, tmp_path / foreach, config="configs/transformer.yaml", steps=15)
+        cli = run([*args, "--model.optimizer.init_args.foreach", foreach])
+        assert cli.trainer.optimizers[0].param_groups[0]["foreach"] is (foreach == "true")
         weights.append(torch.cat([p.detach().flatten() for p in cli.model.net.parameters()]))
     torch.testing.assert_close(weights[0], weights[1], rtol=1e-4, atol=1e-5)
 

@@ -138,6 +138,10 @@ class RunCheckpoint(ModelCheckpoint):
         if trainer.state.fn == "fit":
             self._write_last(trainer, again=True)  # with this validation's results
 
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        super().on_train_epoch_end(trainer, pl_module)  # where Lightning saves the best of an epoch's end
+        self._write_last(trainer, again=True)  # and the best's score with it
+
     def on_train_end(self, trainer, pl_module) -> None:
         super().on_train_end(trainer, pl_module)
         self._write_last(trainer)

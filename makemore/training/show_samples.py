@@ -39,10 +39,7 @@ class SampleCallback(L.Callback):
         self._shown_at = step
         # Its own generator: sampling must not move the training's random state.
         generator = torch.Generator(device=pl_module.device).manual_seed(step)
-        was_training = pl_module.training
-        pl_module.eval()
-        items = pl_module.generate(self.num_samples, generator=generator)
-        pl_module.train(was_training)
+        items = pl_module.generate(self.num_samples, generator=generator)  # in eval mode
         rank_zero_info(f"samples at step {step}: " + ", ".join(items))
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):

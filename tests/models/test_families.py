@@ -134,17 +134,17 @@ def test_bigram_reads_only_the_last_token():
 
 
 def test_trimming_unreached_padding_leaves_the_loss_unchanged():
-    from makemore.data.packing import reached_widths
+    from makemore.data.packing import trim
 
     net = FAMILIES["transformer"]().eval()
     x = torch.randint(0, V, (2, 4, BLOCK))
     y = torch.full((2, 4, BLOCK), -1)
     y[0, :, :3] = 1
     y[1, 2, :5] = 2
-    widths = reached_widths(y)
-    assert widths == [3, 5]
-    for xb, yb, w in zip(x, y, widths):
-        assert_close(nll(net(xb[:, :w]), yb[:, :w]), nll(net(xb), yb))
+    for xb, yb, width in zip(x, y, (3, 5)):
+        tx, ty = trim(xb, yb)
+        assert ty.shape[1] == width
+        assert_close(nll(net(tx), ty), nll(net(xb), yb))
 
 
 def test_ensemble_trains_each_member_on_its_own_loss_and_evaluates_their_mixture():
