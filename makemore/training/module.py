@@ -218,7 +218,7 @@ class CharLM(L.LightningModule):
 
     def _from_every_rank(self, state: torch.Tensor) -> torch.Tensor:
         """``(ranks, *state.shape)`` on the host: every rank's ``state``, in rank order."""
-        if self._trainer is None or self.trainer.world_size == 1:
+        if self.trainer.world_size == 1:
             return state[None]
         return self.all_gather(state.to(self.device)).cpu()
 
