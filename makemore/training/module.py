@@ -249,8 +249,9 @@ class CharLM(L.LightningModule):
         self.log(name, metric, prog_bar=True)
         if self.trainer.state.fn == "fit":
             # The loggers' x-axis: the optimizer steps trained (Lightning's default for a validation
-            # is the index of the last step, one less).
-            self.log("step", float(self.global_step))
+            # is the index of the last step, one less). "max": a mean weighted by batch sizes
+            # rounds in float32 (200,000 became 199,999.98).
+            self.log("step", float(self.global_step), reduce_fx="max")
 
     def validation_step(self, batch, batch_idx):
         self._evaluate(batch, self.val_nll, "val_loss")
