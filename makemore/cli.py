@@ -183,7 +183,8 @@ class MakemoreCLI(LightningCLI):
         if self.subcommand == "fit":
             kwargs.setdefault("default_root_dir", str(self.run_dir))
             callbacks = [*(trainer.get("callbacks") or []), *kwargs.get("callbacks", [])]
-            if trainer.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
+            has_bar = any(isinstance(c, ProgressBar) for c in callbacks)
+            if trainer.get("enable_progress_bar") is not False and not has_bar:
                 kwargs["callbacks"] = [*callbacks, TQDMProgressBar(refresh_rate=PROGRESS_REFRESH)]  # replaces the list
         return super().instantiate_trainer(**kwargs)
 

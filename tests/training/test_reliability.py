@@ -153,7 +153,9 @@ def signalled(args: list[str], last: Path, signum: int) -> tuple[int, str, int]:
     return code, err, saved_step(last)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGUSR1], ids=["ctrl-c", "sigterm", "sigusr1"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGUSR1], ids=["ctrl-c", "sigterm", "sigusr1"]
+)
 def test_a_signal_writes_last_mid_epoch_and_the_resume_matches_an_unbroken_run(words_file, tmp_path, signum):
     """As a user runs it: the progress bar on, stopped inside an epoch, resumed with --ckpt_path last."""
     config, steps = "configs/v5.yaml", 1500
