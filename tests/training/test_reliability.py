@@ -17,7 +17,7 @@ import torch
 from makemore.cli import main, run
 from makemore.files.atomic_io import save_atomically
 
-from ..conftest import ROOT, curve, tiny_fit_args
+from ..conftest import ROOT, curve, tiny_fit_args, write_words
 
 # A Transformer small enough for a test, with dropout on: its masks come from the global RNG,
 # so an exact resume must restore that too.
@@ -153,23 +153,35 @@ def signalled(args: list[str], last: Path, signum: int) -> tuple[int, str, int]:
     return code, err, saved_step(last)
 
 
+SIGNAL_STEPS = 1500  # epochs of 500: the signal lands after the first validation, inside the second epoch
+
+
+@pytest.fixture(scope="module")
+def unbroken_v5(tmp_path_factory) -> dict:
+    """The weights of an unbroken tiny V5 run, which every signal test's resumed run must equal."""
+    root = tmp_path_factory.mktemp("unbroken")
+    words = write_words(root / "words.txt")
+    run(fit_args(words, root, "configs/v5.yaml", SIGNAL_STEPS, every=0))
+    return weights(root / "v5-1" / "last.ckpt")
+
+
 @pytest.mark.parametrize(
     "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGUSR1], ids=["ctrl-c", "sigterm", "sigusr1"]
 )
-def test_a_signal_writes_last_mid_epoch_and_the_resume_matches_an_unbroken_run(words_file, tmp_path, signum):
+def test_a_signal_writes_last_mid_epoch_and_the_resume_matches_an_unbroken_run(
+    words_file, tmp_path, signum, unbroken_v5
+):
     """As a user runs it: the progress bar on, stopped inside an epoch, resumed with --ckpt_path last."""
-    config, steps = "configs/v5.yaml", 1500
     last = tmp_path / "b" / "v5-1" / "last.ckpt"
-    args = fit_args(words_file, tmp_path / "b", config, steps, every=0, bar=True)
+    args = fit_args(words_file, tmp_path / "b", "configs/v5.yaml", SIGNAL_STEPS, every=0, bar=True)
     code, err, stopped = signalled(args, last, signum)
     assert code == 0 and "Traceback" not in err, err
     how = {signal.SIGINT: "interrupted", signal.SIGTERM: "SIGTERM", signal.SIGUSR1: "SIGUSR1"}[signum]
-    assert 500 < stopped < steps and stopped % 500 and f"{how} at step {stopped}: wrote" in err
+    assert 500 < stopped < SIGNAL_STEPS and stopped % 500 and f"{how} at step {stopped}: wrote" in err
 
     code, err = finish(start([*args, "--ckpt_path", "last"]))
     assert code == 0 and "Traceback" not in err, err
-    run(fit_args(words_file, tmp_path / "a", config, steps, every=0))
-    assert_same_weights(weights(last), weights(tmp_path / "a" / "v5-1" / "last.ckpt"))
+    assert_same_weights(weights(last), unbroken_v5)
 
 
 def test_sigterm_during_a_validation_writes_last_and_exits_cleanly(words_file, tmp_path):
