@@ -27,6 +27,7 @@ from makemore.data.tokens import IGNORE
 from makemore.data.vocab import Vocabulary
 from makemore.errors import MakemoreError, TrainingDiverged
 from makemore.models.base import CharModel, check_fits_in_memory, nll
+from makemore.nn.distributed import gathered
 from makemore.sampling.generate import sample
 from makemore.training.averaging import AveragedNet
 from makemore.training.checkpoint import check_matches_data
@@ -217,10 +218,9 @@ class CharLM(L.LightningModule):
             checkpoint["cuda_rng_states"] = self._from_every_rank(torch.cuda.get_rng_state(self.device))
 
     def _from_every_rank(self, state: torch.Tensor) -> torch.Tensor:
-        """``(ranks, *state.shape)`` on the host: every rank's ``state``, in rank order."""
-        if self.trainer.world_size == 1:
-            return state[None]
-        return self.all_gather(state.to(self.device)).cpu()
+        """``(ranks, *state.shape)`` on the host: every rank's ``state``, in rank order (gathered on
+        the module's device, which the process group's backend serves)."""
+        return gathered(state.to(self.device)).cpu()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._resumed_rng_states = (checkpoint.get("rng_states"), checkpoint.get("cuda_rng_states"))
