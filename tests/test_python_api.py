@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from makemore import CharLM
+
 from .conftest import ROOT
 
 FLAGS = 'gradient_clip_val=1.0, accumulate_grad_batches=2, precision="bf16-mixed"'
@@ -34,3 +36,18 @@ def test_the_readme_python_block_trains_with_a_plain_trainer(tmp_path, flags):
     line = out.stdout.strip().splitlines()[-1]
     loss = float(re.match(r"val_loss (\d+\.\d+):", line)[1])
     assert loss < 2.6 and len(line.split(":", 1)[1].split(",")) == 5  # learnt, and five samples
+    if flags:
+        return
+    # Lightning's own checkpoint of that run: its settings are plain, so it loads back from
+    # Python and predict samples from it.
+    [checkpoint] = (tmp_path / "lightning_logs").glob("version_0/checkpoints/*.ckpt")
+    model = CharLM.load_from_checkpoint(checkpoint)
+    assert type(model.net).__name__ == "Transformer" and model.hparams["net"]["init_args"]["n_embd"] == 32
+    predicted = subprocess.run(
+        [sys.executable, "-m", "makemore", "predict", "--ckpt_path", str(checkpoint), "--num_samples", "3"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert predicted.returncode == 0 and "3 samples" in predicted.stderr + predicted.stdout, predicted.stderr[-2000:]

@@ -273,3 +273,31 @@ def test_samples_are_labelled_only_against_the_unchanged_training_file(outcomes)
     assert all("\t" in line for line in plain.stdout.splitlines())
     assert not any("\t" in line for line in edited.stdout.splitlines()) and edited.stdout.strip()
     assert "samples not labelled" in edited.stderr and "is not the data file" in edited.stderr
+
+
+def test_load_from_checkpoint_builds_only_what_makemore_allows(workspace, tmp_path, monkeypatch):
+    """``CharLM.load_from_checkpoint``, the Lightning way to load a module from Python: a file
+    naming a module to import, or os.system, is one line and runs nothing; a genuine one loads."""
+    from makemore import CharLM
+    from makemore.errors import MakemoreError
+
+    (tmp_path / "dropper.py").write_text(f"open({str(tmp_path / 'PWNED-import')!r}, 'w').close()\nclass Net: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    last = workspace / RUN / "last.ckpt"
+    for key in ("net", "optimizer", "lr_scheduler"):
+        checkpoint = torch.load(last, weights_only=True)
+        checkpoint["hyper_parameters"][key] = {"class_path": "dropper.Net", "init_args": {}}
+        torch.save(checkpoint, tmp_path / f"import-{key}.ckpt")
+    files = [*tmp_path.glob("import-*.ckpt"), *workspace.glob("evil-*.ckpt")]
+    for path in files:
+        with pytest.raises(MakemoreError, match=f"checkpoint {path} names"):
+            CharLM.load_from_checkpoint(path)
+    assert len(files) == 6 and not list(tmp_path.glob("PWNED*")) and not list(workspace.glob("PWNED*"))
+    assert "dropper" not in sys.modules
+    model = CharLM.load_from_checkpoint(last, compile=False)
+    saved = torch.load(last, weights_only=True)["state_dict"]
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in saved.items())
+    setup, hparams = model.configure_optimizers(), torch.load(last, weights_only=True)["hyper_parameters"]
+    optimizer = setup["optimizer"] if isinstance(setup, dict) else setup
+    assert type(optimizer).__name__ == hparams["optimizer"]["class_path"].rpartition(".")[2]
+    assert optimizer.defaults["lr"] == hparams["optimizer"]["init_args"]["lr"]

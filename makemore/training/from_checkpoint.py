@@ -9,6 +9,7 @@ resume of anything else would be a silent lie.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from pathlib import Path
@@ -17,6 +18,8 @@ from makemore.data.datamodule import NamesDataModule
 from makemore.digests import same_file
 from makemore.errors import MakemoreError
 from makemore.models import resolve
+from makemore.models.base import spec_of
+from makemore.training.factories import optimizer_factory, scheduler_factory
 
 SPLIT_KEYS = ("split_seed", "train_fraction", "val_fraction")
 _PLAIN = (str, int, float, bool, type(None))
@@ -53,6 +56,24 @@ def net_spec(checkpoint: dict, path) -> dict:
     _check_plain(spec, f"checkpoint {path}: net")
     _resolve_all(spec, f"checkpoint {path} names net")
     return {"class_path": spec["class_path"], "init_args": dict(spec.get("init_args") or {})}
+
+
+def module_settings(checkpoint: dict, path) -> dict:
+    """``CharLM``'s arguments from a checkpoint alone: a makemore family with plain sizes, an
+    optimizer and schedule of torch or makemore (``factories``), and plain values. Run-time
+    choices (compiling) are left to the caller."""
+    saved = checkpoint["hyper_parameters"]
+    what = f"checkpoint {path} names"
+    family, init_args = spec_of(net_spec(checkpoint, path), f"{what} net")
+    settings = {"net": functools.partial(family, **init_args)}
+    for key in ("chars", "block_size", "ema_decay", "decay_vectors", "pack"):
+        if key in saved:
+            _check_plain(saved[key], f"checkpoint {path}: {key}")
+            settings[key] = saved[key]
+    if saved.get("optimizer") is not None:
+        settings["optimizer"] = optimizer_factory(plain(saved["optimizer"]), f"{what} optimizer")
+    settings["lr_scheduler"] = scheduler_factory(plain(saved.get("lr_scheduler")), f"{what} lr_scheduler")
+    return settings
 
 
 def _resolve_all(value, what: str) -> None:

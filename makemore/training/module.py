@@ -26,12 +26,15 @@ from makemore.data.packing import pack, trim
 from makemore.data.tokens import IGNORE
 from makemore.data.vocab import Vocabulary
 from makemore.errors import MakemoreError, TrainingDiverged
+from makemore.files.checkpoint_file import read_checkpoint
 from makemore.models.base import CharModel, check_fits_in_memory, nll
 from makemore.nn.distributed import gathered
 from makemore.sampling.generate import sample
 from makemore.training.averaging import AveragedNet
 from makemore.training.checkpoint import check_matches_data
 from makemore.training.compiling import MODES, compiled_loss
+from makemore.training.factories import describe
+from makemore.training.from_checkpoint import module_settings
 from makemore.training.optim import SGD, parameter_groups
 
 DIVERGED_FACTOR = 100  # a loss above 100 * ln(vocab size) has diverged (uniform guessing: 1 * ln V)
@@ -74,6 +77,8 @@ class CharLM(L.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
+        for key in ("net", "optimizer", "lr_scheduler"):  # plain settings, not pickled objects
+            self.hparams[key] = describe(self.hparams[key])
         self.vocab = Vocabulary(chars)
         self.block_size = block_size
         # Weights, gradients and two optimizer moments (Adam's), and a weight average: refused
@@ -97,6 +102,17 @@ class CharLM(L.LightningModule):
         self.test_nll = MeanMetric()
         self._resumed_rng_states = None
         self._first_bad = None  # (step, loss) of the first diverged loss, on the device; -1: none yet
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, map_location=None, strict: bool = True, **kwargs) -> CharLM:
+        """The module a checkpoint holds, built from its plain settings alone
+        (``from_checkpoint.module_settings``): Lightning's own loader imports the class paths a file
+        names, and a checkpoint may come from anyone. ``kwargs`` replace settings (``compile=True``);
+        run-time choices are never taken from the file. ``map_location``: the device to put it on."""
+        checkpoint = read_checkpoint(checkpoint_path)
+        model = cls(**{**module_settings(checkpoint, checkpoint_path), **kwargs})
+        model.load_state_dict(checkpoint["state_dict"], strict=strict)
+        return model.to(map_location) if map_location is not None else model
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.net(idx)
