@@ -204,6 +204,21 @@ def test_the_schedule_ends_with_max_epochs(words_file, tmp_path):
     assert cli.model.lr_schedulers().total_steps == 40 and cli.trainer.global_step == 40  # 2 epochs of 20
 
 
+def test_max_time_ends_the_run_validated_with_its_last_checkpoint(words_file, tmp_path):
+    """Lightning's Timer stops the run (inside an epoch, most likely): it still validates, keeps its
+    best and its last.ckpt, and a resume continues from there."""
+    args = [*tiny_fit_args(words_file, tmp_path, steps=10**6), "--trainer.max_time", "00:00:00:02"]
+    cli = run(args)
+    stopped_at = cli.trainer.global_step
+    assert 0 < stopped_at < 10**6
+    assert "val_loss" in cli.trainer.callback_metrics
+    run_dir = tmp_path / "v4-1"
+    assert (run_dir / "last.ckpt").is_file() and list(run_dir.glob("best-step=*.ckpt"))
+    assert torch.load(run_dir / "last.ckpt", weights_only=True)["global_step"] == stopped_at
+    resumed = run([*args[:-1], "00:00:00:03", "--ckpt_path", "last"])  # a second more
+    assert resumed.trainer.global_step > stopped_at
+
+
 def test_overfit_batches_trains_on_the_same_batches_over_and_over(words_file, tmp_path):
     cli = run([*tiny_fit_args(words_file, tmp_path, steps=20), "--trainer.overfit_batches", "2"])
     assert cli.trainer.global_step == 20 and cli.trainer.current_epoch == 10  # epochs of the same 2 batches
