@@ -2,6 +2,7 @@
 
     python benchmarks/fit_vs_plain.py configs/v5.yaml --data ../shared/data/names.txt --steps 3000 --rounds 5
     python benchmarks/fit_vs_plain.py configs/{mlp,rnn,lstm,gru,transformer}.yaml --steps 500 --rounds 3
+    python benchmarks/fit_vs_plain.py configs/rnn.yaml --net-args '--model.net.init_args.n_hidden 64'
 
 Both train the same hand-built net (built from the config, same seed) on the same examples with
 the same batch size, optimizer and schedule. The plain loop is what one writes without
@@ -37,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 
 
-def plain(config: str, data: str | None, steps: int) -> dict:
+def plain(config: str, data: str | None, steps: int, extra: str = "") -> dict:
     import torch
 
     from makemore.cli import run
@@ -45,7 +46,7 @@ def plain(config: str, data: str | None, steps: int) -> dict:
     from makemore.training.compiling import compiled_loss
     from makemore.training.optim import SGD, MilestoneDecay
 
-    cli = run(["--config", config, *(["--data.path", data] if data else [])], subcommand=False)
+    cli = run(["--config", config, *(["--data.path", data] if data else []), *shlex.split(extra)], subcommand=False)
     net, dm = cli.model.net, cli.datamodule  # the config's hand-built net, seeded by its seed_everything
     xtr, ytr = dm.tensors("train")
     setup = cli.model.configure_optimizers()
@@ -97,6 +98,7 @@ def child(kind: str, config: str, args: argparse.Namespace) -> tuple[float, floa
     cmd = [sys.executable, __file__, config, "--child", kind, "--steps", str(args.steps)]
     cmd += ["--data", args.data] if args.data else []
     cmd += ["--fit-args", args.fit_args] if args.fit_args else []
+    cmd += ["--net-args", args.net_args] if args.net_args else []
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=os.environ)
     if out.returncode != 0:
         raise SystemExit(f"{kind} {config} failed:\n{out.stderr[-3000:]}")
@@ -133,15 +135,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="runs of each, alternating")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     parser.add_argument("--fit-args", default="", help="extra arguments for fit alone, e.g. '--trainer.logger false'")
+    parser.add_argument("--net-args", default="", help="config arguments for both, e.g. '--data.batch_size 64'")
     parser.add_argument("--child", choices=["plain", "fit"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         config = args.configs[0]
         sys.argv = sys.argv[:1]
         if args.child == "plain":
-            print(json.dumps(plain(config, args.data, args.steps)))
+            print(json.dumps(plain(config, args.data, args.steps, args.net_args)))
         else:
-            fit(config, args.data, args.steps, args.fit_args)
+            fit(config, args.data, args.steps, f"{args.net_args} {args.fit_args}")
         return
     results = [compare(config, args) for config in args.configs]
     if args.json:
