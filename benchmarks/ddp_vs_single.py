@@ -57,7 +57,8 @@ def compare(config: str, args: argparse.Namespace) -> dict:
         # One validation, the last, so one best checkpoint (last.ckpt is written at the validation's
         # end, before the best is chosen: its callback state holds no score).
         val = [_score(next(run.glob("best-*.ckpt"))) for run in (one, two)]
-    diff = max((a["state_dict"][k].float() - b["state_dict"][k].float()).abs().max().item() for k in a["state_dict"])
+    weights = [k for k, v in a["state_dict"].items() if isinstance(v, torch.Tensor)]  # not the average's counter
+    diff = max((a["state_dict"][k].float() - b["state_dict"][k].float()).abs().max().item() for k in weights)
     return {
         "config": Path(config).stem,
         "steps": args.steps,
