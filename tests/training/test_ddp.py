@@ -14,6 +14,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from makemore.cli import run
 from makemore.nn.layers import BatchNorm1d
 
 from ..conftest import ROOT, curve, tiny_fit_args
@@ -102,11 +103,14 @@ def test_synchronised_batchnorm_computes_what_syncbatchnorm_does(synchronised, c
 def _fit(words_file: Path, root: Path, config: str, batch: int, devices: int, extra: list[str], steps=60) -> Path:
     args = tiny_fit_args(words_file, root, config=config, steps=steps)
     args += ["--data.batch_size", str(batch), "--data.batches_per_epoch", "30", *extra]
-    if devices > 1:
+    if devices > 1:  # in child processes, as a user launches them
         args += ["--trainer.strategy", "ddp", "--trainer.devices", str(devices)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-m", "makemore", *args], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+        cmd = [sys.executable, "-m", "makemore", *args]
+        out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-3000:]
+    else:  # one process: this one, one thread (conftest), which saves a start-up
+        run(args)
     runs = sorted(root.iterdir())
     assert len(runs) == 1, runs  # one run directory, whatever the number of processes
     return runs[0] / "last.ckpt"
