@@ -16,14 +16,13 @@ import math
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from makemore import optim as legacy_optim
 from makemore.errors import MakemoreError
 from makemore.training import optim
 
-_PLAIN = (str, int, float, bool, type(None))
-# makemore.optim: the names checkpoints written before the package layout use
-OPTIMIZER_MODULES = (torch.optim, optim, legacy_optim)
-SCHEDULER_MODULES = (torch.optim.lr_scheduler, optim, legacy_optim)
+PLAIN_TYPES = (str, int, float, bool, type(None))
+OPTIMIZER_MODULES = (torch.optim, optim)
+SCHEDULER_MODULES = (torch.optim.lr_scheduler, optim)
+MOVED = {"makemore.optim": optim.__name__}  # where checkpoints written before the package layout look
 
 
 def is_plain(value) -> bool:
@@ -32,7 +31,7 @@ def is_plain(value) -> bool:
         return all(isinstance(k, str) and is_plain(v) for k, v in value.items())
     if isinstance(value, list | tuple):
         return all(is_plain(v) for v in value)
-    return isinstance(value, _PLAIN) and not (isinstance(value, float) and not math.isfinite(value))
+    return isinstance(value, PLAIN_TYPES) and not (isinstance(value, float) and not math.isfinite(value))
 
 
 def describe(factory):
@@ -51,6 +50,7 @@ def _resolve(spec, modules: tuple, base: type, what: str):
     if not isinstance(spec, dict) or not isinstance(spec.get("init_args") or {}, dict):
         raise MakemoreError(f"{what} {spec!r} is not a class_path with init_args")
     module, _, name = str(spec.get("class_path", "")).rpartition(".")
+    module = MOVED.get(module, module)
     for namespace in modules:  # getattr on modules already imported: nothing is imported
         found = getattr(namespace, name, None)
         if isinstance(found, type) and issubclass(found, base) and module in (namespace.__name__, found.__module__):
