@@ -25,13 +25,18 @@ SCHEDULER_MODULES = (torch.optim.lr_scheduler, optim)
 MOVED = {"makemore.optim": optim.__name__}  # where checkpoints written before the package layout look
 
 
+def plain_scalar(value) -> bool:
+    """A string, bool, None or finite number."""
+    return isinstance(value, PLAIN_TYPES) and not (isinstance(value, float) and not math.isfinite(value))
+
+
 def is_plain(value) -> bool:
-    """A setting made of dicts, lists and finite scalars only."""
+    """A setting made of dicts, lists and plain scalars only."""
     if isinstance(value, dict):
         return all(isinstance(k, str) and is_plain(v) for k, v in value.items())
     if isinstance(value, list | tuple):
         return all(is_plain(v) for v in value)
-    return isinstance(value, PLAIN_TYPES) and not (isinstance(value, float) and not math.isfinite(value))
+    return plain_scalar(value)
 
 
 def describe(factory):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 from pathlib import Path
 
 from makemore.data.datamodule import NamesDataModule
@@ -19,7 +18,7 @@ from makemore.digests import same_file
 from makemore.errors import MakemoreError
 from makemore.models import resolve
 from makemore.models.base import spec_of
-from makemore.training.factories import PLAIN_TYPES, optimizer_factory, scheduler_factory
+from makemore.training.factories import optimizer_factory, plain_scalar, scheduler_factory
 
 SPLIT_KEYS = ("split_seed", "train_fraction", "val_fraction")
 
@@ -42,7 +41,7 @@ def _check_plain(value, where: str) -> None:
     elif isinstance(value, list):
         for item in value:
             _check_plain(item, where)
-    elif not isinstance(value, PLAIN_TYPES) or isinstance(value, float) and not math.isfinite(value):
+    elif not plain_scalar(value):
         raise MakemoreError(f"{where} holds {type(value).__name__} {value!r}, not a plain setting")
 
 
